@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The one test command: every test this project has that runs without a Kubernetes cluster.
+#   ./verify.sh            all stages: java, offline, pods
+#   ./verify.sh java pods  only the named stages
+# Each stage installs what it needs at pinned versions; the last line sums every check.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly ROOT
+readonly ALL_STAGES=(java offline pods)
+readonly MINIMUM_JAVA=21
+
+passed=0
+failed=0
+failed_stages=()
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# The services need Java 21+, while the machine default may be older: take JAVA_HOME if it is new
+# enough, otherwise the newest JDK 21+ installed beside the default one.
+select_java() {
+  local candidate version installed=()
+  mapfile -t installed < <(printf '%s\n' /usr/lib/jvm/*/ | sort -Vr)
+  for candidate in "${JAVA_HOME:-}" "${installed[@]}"; do
+    [[ -n "$candidate" && -x "$candidate/bin/javac" ]] || continue
+    version=$("$candidate/bin/java" -XshowSettings:properties -version 2>&1 \
+      | awk -F'= ' '/java.specification.version/ {print $2}')
+    if [[ "${version%%.*}" -ge "$MINIMUM_JAVA" ]]; then
+      export JAVA_HOME="${candidate%/}"
+      export PATH="$JAVA_HOME/bin:$PATH"
+      echo "Using Java $version from $JAVA_HOME"
+      return 0
+    fi
+  done
+  echo "No JDK $MINIMUM_JAVA+ found: install one (e.g. Temurin 25) and set JAVA_HOME." >&2
+  return 1
+}
+
+# Reads "N passed, N failed" from the last such line a stage printed.
+count_from_output() {
+  local output_file=$1 line
+  line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$output_file" | tail -n 1 || true)
+  if [[ -z "$line" ]]; then
+    return 1
+  fi
+  line=${line#*: }
+  passed=$((passed + $(awk '{print $1}' <<<"$line")))
+  failed=$((failed + $(awk '{print $3}' <<<"$line" | tr -d ',')))
+}
+
+# Surefire writes one XML report per test class; sum them so the Java tests count in the total.
+count_surefire_reports() {
+  local tests=0 failures=0 errors=0 skipped=0 report t f e s
+  while IFS= read -r report; do
+    t=$(surefire_attribute tests "$report"); f=$(surefire_attribute failures "$report")
+    e=$(surefire_attribute errors "$report"); s=$(surefire_attribute skipped "$report")
+    tests=$((tests + t)); failures=$((failures + f)); errors=$((errors + e)); skipped=$((skipped + s))
+  done < <(find "$ROOT" -path '*/target/surefire-reports/TEST-*.xml' -not -path '*/.work/*')
+  if [[ "$tests" -eq 0 ]]; then
+    echo "FAIL: the Java build ran no test" >&2
+    failed=$((failed + 1))
+    return 1
+  fi
+  echo "Java: $tests tests, $failures failures, $errors errors, $skipped skipped"
+  if [[ "$skipped" -gt 0 ]]; then
+    echo "FAIL: $skipped Java tests were skipped; every test must run" >&2
+  fi
+  passed=$((passed + tests - failures - errors - skipped))
+  failed=$((failed + failures + errors + skipped))
+  [[ $((failures + errors + skipped)) -eq 0 ]]
+}
+
+# Reads one numeric attribute of a Surefire report's <testsuite> element.
+surefire_attribute() {
+  local name=$1 report=$2 value
+  value=$(grep -m 1 -o "<testsuite [^>]*" "$report" | grep -o " $name=\"[0-9]*\"" | grep -o '[0-9]\+' || true)
+  echo "${value:-0}"
+}
+
+stage_java() {
+  log "java: build and every Java test (unit, HTTP, PostgreSQL, both services together)"
+  find "$ROOT" -path '*/target/surefire-reports' -type d -prune -exec rm -rf {} +
+  local status=0
+  "$ROOT/mvnw" -B -ntp verify || status=$?
+  count_surefire_reports || status=1
+  return "$status"
+}
+
+run_counted_stage() {
+  local name=$1 script=$2 output status=0
+  output=$(mktemp)
+  "$script" 2>&1 | tee "$output" || status=$?
+  if ! count_from_output "$output"; then
+    echo "FAIL: $name printed no 'N passed, N failed' summary" >&2
+    failed=$((failed + 1))
+    status=1
+  fi
+  rm -f "$output"
+  return "$status"
+}
+
+stage_offline() {
+  log "offline: manifests, mesh, Dockerfiles and scripts checked with Kubernetes' and Istio's own tools"
+  run_counted_stage offline "$ROOT/checks/offline.sh"
+}
+
+stage_pods() {
+  log "pods: real images built and the rendered workloads run by a container runtime"
+  run_counted_stage pods "$ROOT/checks/pods/run.sh"
+}
+
+main() {
+  cd "$ROOT"
+  local stages=("$@") stage
+  [[ ${#stages[@]} -gt 0 ]] || stages=("${ALL_STAGES[@]}")
+  for stage in "${stages[@]}"; do
+    if ! declare -F "stage_$stage" >/dev/null; then
+      echo "Unknown stage '$stage'; stages are: ${ALL_STAGES[*]}" >&2
+      exit 2
+    fi
+  done
+  select_java
+  for stage in "${stages[@]}"; do
+    if ! "stage_$stage"; then
+      failed_stages+=("$stage")
+    fi
+  done
+  echo
+  if [[ ${#failed_stages[@]} -gt 0 ]]; then
+    echo "Stages that failed: ${failed_stages[*]}"
+  fi
+  echo "verify: $passed passed, $failed failed"
+  [[ ${#failed_stages[@]} -eq 0 && "$failed" -eq 0 ]]
+}
+
+main "$@"
