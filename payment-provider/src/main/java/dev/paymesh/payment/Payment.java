@@ -1,0 +1,23 @@
+package dev.paymesh.payment;
+
+import java.math.BigDecimal;
+import java.util.Currency;
+import java.util.Objects;
+
+/**
+ * One payment for one invoice. The value is money, so it is a {@link BigDecimal} with at most two
+ * decimals; two payments are the same when id, amount and currency agree (12.1 equals 12.10).
+ */
+public record Payment(String id, BigDecimal value, Currency currency) {
+
+    public Payment {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(value, "value");
+        Objects.requireNonNull(currency, "currency");
+    }
+
+    /** Whether this payment charges the same amount in the same currency as the other one. */
+    public boolean sameChargeAs(Payment other) {
+        return value.compareTo(other.value) == 0 && currency.equals(other.currency);
+    }
+}

@@ -1,0 +1,111 @@
+package dev.paymesh.payment;
+
+import java.io.StringReader;
+import java.math.BigDecimal;
+import java.util.Currency;
+import java.util.Locale;
+import java.util.Map;
+
+import jakarta.json.Json;
+import jakarta.json.JsonException;
+import jakarta.json.JsonNumber;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonString;
+import jakarta.json.JsonValue;
+import jakarta.json.stream.JsonParsingException;
+
+/**
+ * Turns a request body into a {@link Payment}. The messages of the first four failures are the
+ * ones existing clients of the original service match on, so they must not change; keys are
+ * matched case-insensitively, as the original did, and unknown keys are ignored, as it did.
+ */
+final class PaymentRequestParser {
+
+    static final String MALFORMED = "failed to process payment request parameters";
+    static final String NO_ID = "could not retrieve payment id";
+    static final String NO_VALUE = "could not retrieve payment value";
+    static final String NO_CURRENCY = "could not retrieve payment currency";
+
+    private static final int MAX_DECIMALS = 2;
+
+    private PaymentRequestParser() {
+    }
+
+    static Payment parse(String body) {
+        JsonObject json = readObject(body);
+        String id = text(json, "id", NO_ID);
+        BigDecimal value = amount(json);
+        Currency currency = currency(text(json, "currency", NO_CURRENCY));
+        return new Payment(id, value, currency);
+    }
+
+    private static JsonObject readObject(String body) {
+        try (var reader = Json.createReader(new StringReader(body))) {
+            JsonValue value = reader.readValue();
+            if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+                throw new BadRequestException(MALFORMED);
+            }
+            return value.asJsonObject();
+        } catch (JsonParsingException | IllegalStateException e) {
+            throw new BadRequestException(MALFORMED);
+        } catch (JsonException e) {
+            throw new BadRequestException(MALFORMED);
+        }
+    }
+
+    private static JsonValue field(JsonObject json, String name) {
+        for (Map.Entry<String, JsonValue> entry : json.entrySet()) {
+            if (entry.getKey().toLowerCase(Locale.ROOT).equals(name)) {
+                return entry.getValue();
+            }
+        }
+        return JsonValue.NULL;
+    }
+
+    private static String text(JsonObject json, String name, String missingMessage) {
+        JsonValue value = field(json, name);
+        if (value.getValueType() == JsonValue.ValueType.NULL) {
+            throw new BadRequestException(missingMessage);
+        }
+        if (value.getValueType() != JsonValue.ValueType.STRING) {
+            throw new BadRequestException("payment " + name + " must be a JSON string");
+        }
+        String text = ((JsonString) value).getString();
+        if (text.isBlank()) {
+            throw new BadRequestException(missingMessage);
+        }
+        return text;
+    }
+
+    private static BigDecimal amount(JsonObject json) {
+        JsonValue value = field(json, "value");
+        if (value.getValueType() == JsonValue.ValueType.NULL) {
+            throw new BadRequestException(NO_VALUE);
+        }
+        if (value.getValueType() != JsonValue.ValueType.NUMBER) {
+            throw new BadRequestException("payment value must be a JSON number, for example 12.15");
+        }
+        BigDecimal amount = ((JsonNumber) value).bigDecimalValue();
+        if (amount.signum() == 0) {
+            throw new BadRequestException(NO_VALUE);
+        }
+        if (amount.signum() < 0) {
+            throw new BadRequestException("payment value must be positive");
+        }
+        if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
+            throw new BadRequestException("payment value must have at most 2 decimal places");
+        }
+        return amount;
+    }
+
+    private static Currency currency(String code) {
+        try {
+            if (code.length() == 3 && code.equals(code.toUpperCase(Locale.ROOT))) {
+                return Currency.getInstance(code);
+            }
+        } catch (IllegalArgumentException e) {
+            // falls through to the error below
+        }
+        throw new BadRequestException("payment currency must be an ISO 4217 code such as EUR, got '" + code + "'");
+    }
+}

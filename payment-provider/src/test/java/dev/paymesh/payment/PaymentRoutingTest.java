@@ -1,0 +1,147 @@
+package dev.paymesh.payment;
+
+import io.helidon.http.Status;
+import io.helidon.metrics.api.Metrics;
+import io.helidon.webclient.api.ClientResponseTyped;
+import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.testing.junit5.DirectClient;
+import io.helidon.webserver.testing.junit5.RoutingTest;
+import io.helidon.webserver.testing.junit5.SetUpRoute;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.not;
+import static org.hamcrest.Matchers.startsWith;
+
+/** Every row of the payment-provider contract, through the real routing, without a socket. */
+@RoutingTest
+class PaymentRoutingTest {
+
+    private final DirectClient client;
+
+    PaymentRoutingTest(DirectClient client) {
+        this.client = client;
+    }
+
+    @SetUpRoute
+    static void routing(HttpRouting.Builder routing) {
+        Main.routing(routing, new InMemoryPaymentStore(), 64, Metrics.globalRegistry());
+    }
+
+    private ClientResponseTyped<String> pay(String body) {
+        return client.post("/payments/pay").submit(body, String.class);
+    }
+
+    @Test
+    void paysAndAnswersWithTheId() {
+        var response = pay("{\"id\":\"I1\",\"value\":12.15,\"currency\":\"EUR\"}");
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"id\":\"I1\"}"));
+    }
+
+    @Test
+    void matchesKeysCaseInsensitivelyAndIgnoresUnknownOnes() {
+        var response = pay("{\"ID\":\"K1\",\"Value\":1,\"CURRENCY\":\"GBP\",\"note\":\"x\"}");
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"id\":\"K1\"}"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "not json", "[1,2]", "{\"id\":", "\"text\""})
+    void malformedBodyGetsTheOriginalMessage(String body) {
+        var response = pay(body);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is("{\"error\":\"failed to process payment request parameters\"}"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "{\"value\":1,\"currency\":\"EUR\"}|could not retrieve payment id",
+            "{\"id\":\"\",\"value\":1,\"currency\":\"EUR\"}|could not retrieve payment id",
+            "{\"id\":\"I1\",\"currency\":\"EUR\"}|could not retrieve payment value",
+            "{\"id\":\"I1\",\"value\":0,\"currency\":\"EUR\"}|could not retrieve payment value",
+            "{\"id\":\"I1\",\"value\":1}|could not retrieve payment currency",
+            "{\"id\":\"I1\",\"value\":1,\"currency\":\"\"}|could not retrieve payment currency"})
+    void missingFieldsGetTheOriginalMessages(String body, String message) {
+        var response = pay(body);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is("{\"error\":\"" + message + "\"}"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "{\"id\":\"I1\",\"value\":-1,\"currency\":\"EUR\"}|payment value must be positive",
+            "{\"id\":\"I1\",\"value\":\"12\",\"currency\":\"EUR\"}|payment value must be a JSON number",
+            "{\"id\":\"I1\",\"value\":1.234,\"currency\":\"EUR\"}|payment value must have at most 2 decimal places",
+            "{\"id\":\"I1\",\"value\":1,\"currency\":\"EURO\"}|payment currency must be an ISO 4217 code",
+            "{\"id\":\"I1\",\"value\":1,\"currency\":\"XYZ\"}|payment currency must be an ISO 4217 code",
+            "{\"id\":7,\"value\":1,\"currency\":\"EUR\"}|payment id must be a JSON string"})
+    void invalidFieldsAreNamed(String body, String message) {
+        var response = pay(body);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), startsWith("{\"error\":\"" + message));
+    }
+
+    @Test
+    void samePaymentTwiceIsChargedOnceAndAnswersTheSame() {
+        assertThat(pay("{\"id\":\"D1\",\"value\":5.10,\"currency\":\"EUR\"}").status(), is(Status.OK_200));
+        var again = pay("{\"id\":\"D1\",\"value\":5.1,\"currency\":\"EUR\"}");
+        assertThat(again.status(), is(Status.OK_200));
+        assertThat(again.entity(), is("{\"id\":\"D1\"}"));
+    }
+
+    @Test
+    void sameIdWithAnotherAmountOrCurrencyIsAConflict() {
+        assertThat(pay("{\"id\":\"C1\",\"value\":5,\"currency\":\"EUR\"}").status(), is(Status.OK_200));
+        var otherValue = pay("{\"id\":\"C1\",\"value\":6,\"currency\":\"EUR\"}");
+        assertThat(otherValue.status(), is(Status.CONFLICT_409));
+        assertThat(otherValue.entity(), containsString("C1"));
+        assertThat(pay("{\"id\":\"C1\",\"value\":5,\"currency\":\"GBP\"}").status(), is(Status.CONFLICT_409));
+        var recorded = client.get("/payments/C1").request(String.class);
+        assertThat(recorded.entity(), is("{\"id\":\"C1\",\"value\":5,\"currency\":\"EUR\"}"));
+    }
+
+    @Test
+    void recordedPaymentCanBeLookedUpWithItsScale() {
+        pay("{\"id\":\"G1\",\"value\":12.10,\"currency\":\"DKK\"}");
+        var response = client.get("/payments/G1").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"id\":\"G1\",\"value\":12.10,\"currency\":\"DKK\"}"));
+    }
+
+    @Test
+    void unknownPaymentIsNotFound() {
+        var response = client.get("/payments/nope").request(String.class);
+        assertThat(response.status(), is(Status.NOT_FOUND_404));
+        assertThat(response.entity(), is("{\"error\":\"payment not found\"}"));
+    }
+
+    @Test
+    void bodyOverTheLimitIsRefusedWithJson() {
+        var response = pay("{\"id\":\"" + "x".repeat(100) + "\",\"value\":1,\"currency\":\"EUR\"}");
+        assertThat(response.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+    }
+
+    @Test
+    void wrongMethodIsRefusedWithJson() {
+        var response = client.get("/payments/pay").request(String.class);
+        assertThat(response.status(), is(Status.METHOD_NOT_ALLOWED_405));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+        assertThat(client.delete("/payments/G1").request(String.class).status(), is(Status.METHOD_NOT_ALLOWED_405));
+    }
+
+    @Test
+    void unknownPathIsNotFoundWithJson() {
+        var response = client.get("/nothing/here").request(String.class);
+        assertThat(response.status(), is(Status.NOT_FOUND_404));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+        assertThat(response.entity(), not(containsString("Exception")));
+    }
+}

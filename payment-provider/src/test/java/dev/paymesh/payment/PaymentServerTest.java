@@ -1,0 +1,94 @@
+package dev.paymesh.payment;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import io.helidon.http.Status;
+import io.helidon.metrics.api.Metrics;
+import io.helidon.webclient.http1.Http1Client;
+import io.helidon.webserver.WebServerConfig;
+import io.helidon.webserver.testing.junit5.ServerTest;
+import io.helidon.webserver.testing.junit5.SetUpServer;
+
+import org.junit.jupiter.api.Test;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.everyItem;
+import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.startsWith;
+
+/** The service over a real socket: limits, concurrency and the observe endpoints. */
+@ServerTest
+class PaymentServerTest {
+
+    private static final InMemoryPaymentStore STORE = new InMemoryPaymentStore();
+
+    private final Http1Client client;
+
+    PaymentServerTest(Http1Client client) {
+        this.client = client;
+    }
+
+    @SetUpServer
+    static void server(WebServerConfig.Builder server) {
+        server.addFeature(Main.observe(Metrics.globalRegistry()))
+                .routing(routing -> Main.routing(routing, STORE, 65536, Metrics.globalRegistry()));
+    }
+
+    @Test
+    void hugeBodyIsRefusedWith413() {
+        String huge = "{\"id\":\"H1\",\"value\":1,\"currency\":\"EUR\",\"pad\":\"" + "x".repeat(70_000) + "\"}";
+        var response = client.post("/payments/pay").submit(huge, String.class);
+        assertThat(response.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+        assertThat(STORE.find("H1").isPresent(), is(false));
+    }
+
+    @Test
+    void concurrentIdenticalPaymentsAreRecordedOnce() throws Exception {
+        int callers = 16;
+        List<Callable<Status>> calls = new ArrayList<>();
+        for (int i = 0; i < callers; i++) {
+            calls.add(() -> client.post("/payments/pay")
+                    .submit("{\"id\":\"R1\",\"value\":3.50,\"currency\":\"EUR\"}", String.class).status());
+        }
+        List<Status> statuses = new ArrayList<>();
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (Future<Status> future : executor.invokeAll(calls)) {
+                statuses.add(future.get());
+            }
+        }
+        assertThat(statuses, everyItem(is(Status.OK_200)));
+        assertThat(STORE.find("R1").orElseThrow().value().toPlainString(), is("3.50"));
+    }
+
+    @Test
+    void malformedJsonOverTheWire() {
+        var response = client.post("/payments/pay").submit("{\"id\":\"I1\",", String.class);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is("{\"error\":\"failed to process payment request parameters\"}"));
+    }
+
+    @Test
+    void metricsArePrometheusTextWithPerRouteTimers() {
+        client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":1,\"currency\":\"EUR\"}", String.class);
+        var response = client.get("/observe/metrics").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), containsString("http_requests_seconds_count{"));
+        assertThat(response.entity(), containsString("route=\"/payments/pay\""));
+        assertThat(response.entity(), containsString("payments_total{"));
+    }
+
+    @Test
+    void healthEndpointsAnswer() {
+        for (String path : List.of("/observe/health/live", "/observe/health/ready", "/observe/health/started")) {
+            var status = client.get(path).request(String.class).status();
+            assertThat(path + " answered " + status, status.code() / 100, is(2));
+        }
+    }
+}
