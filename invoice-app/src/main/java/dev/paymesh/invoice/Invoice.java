@@ -1,0 +1,43 @@
+package dev.paymesh.invoice;
+
+import java.math.BigDecimal;
+import java.util.Currency;
+import java.util.Objects;
+
+import jakarta.json.Json;
+import jakarta.json.JsonObject;
+
+/**
+ * An invoice. While a payment for it is in flight it is {@link State#PAYING}: still unpaid for
+ * every reader, but no other pay run may take it.
+ */
+public record Invoice(String id, BigDecimal value, Currency currency, State state) {
+
+    /** Where an invoice is in its life. */
+    public enum State { UNPAID, PAYING, PAID }
+
+    public Invoice {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(value, "value");
+        Objects.requireNonNull(currency, "currency");
+        Objects.requireNonNull(state, "state");
+    }
+
+    public boolean isPaid() {
+        return state == State.PAID;
+    }
+
+    Invoice withState(State newState) {
+        return new Invoice(id, value, currency, newState);
+    }
+
+    /** The wire shape existing clients read: PascalCase, Value a number with its scale. */
+    JsonObject toJson() {
+        return Json.createObjectBuilder()
+                .add("InvoiceId", id)
+                .add("Value", value)
+                .add("Currency", currency.getCurrencyCode())
+                .add("IsPaid", isPaid())
+                .build();
+    }
+}

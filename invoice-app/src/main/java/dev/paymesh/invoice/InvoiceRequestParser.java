@@ -1,0 +1,98 @@
+package dev.paymesh.invoice;
+
+import java.io.StringReader;
+import java.math.BigDecimal;
+import java.util.Currency;
+import java.util.Locale;
+import java.util.Set;
+import java.util.UUID;
+import java.util.regex.Pattern;
+
+import jakarta.json.Json;
+import jakarta.json.JsonException;
+import jakarta.json.JsonNumber;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonString;
+import jakarta.json.JsonValue;
+
+/** Turns the body of POST /invoices into a new unpaid invoice; every refusal names the field. */
+final class InvoiceRequestParser {
+
+    private static final Set<String> FIELDS = Set.of("InvoiceId", "Value", "Currency");
+    // Ids end up in URLs (/invoices/{id}, /payments/{id}), so they stay URL-safe.
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    private static final int MAX_DECIMALS = 2;
+
+    private InvoiceRequestParser() {
+    }
+
+    static Invoice parse(String body) {
+        JsonObject json = readObject(body);
+        for (String key : json.keySet()) {
+            if (!FIELDS.contains(key)) {
+                throw new BadRequestException("unknown field '" + key + "'; an invoice has InvoiceId, Value and Currency");
+            }
+        }
+        return new Invoice(id(json), value(json), currency(json), Invoice.State.UNPAID);
+    }
+
+    private static JsonObject readObject(String body) {
+        try (var reader = Json.createReader(new StringReader(body))) {
+            JsonValue value = reader.readValue();
+            if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+                throw new BadRequestException("the body must be a JSON object");
+            }
+            return value.asJsonObject();
+        } catch (JsonException | IllegalStateException e) {
+            throw new BadRequestException("the body is not valid JSON");
+        }
+    }
+
+    private static String id(JsonObject json) {
+        JsonValue value = json.getOrDefault("InvoiceId", JsonValue.NULL);
+        if (value.getValueType() == JsonValue.ValueType.NULL) {
+            return "INV-" + UUID.randomUUID();
+        }
+        if (value.getValueType() != JsonValue.ValueType.STRING
+                || !ID.matcher(((JsonString) value).getString()).matches()) {
+            throw new BadRequestException("InvoiceId must be a string of 1 to 64 letters, digits, '.', '_' or '-'");
+        }
+        return ((JsonString) value).getString();
+    }
+
+    private static BigDecimal value(JsonObject json) {
+        JsonValue value = json.getOrDefault("Value", JsonValue.NULL);
+        if (value.getValueType() == JsonValue.ValueType.NULL) {
+            throw new BadRequestException("Value is required, for example 12.15");
+        }
+        if (value.getValueType() != JsonValue.ValueType.NUMBER) {
+            throw new BadRequestException("Value must be a JSON number, for example 12.15");
+        }
+        BigDecimal amount = ((JsonNumber) value).bigDecimalValue();
+        if (amount.signum() <= 0) {
+            throw new BadRequestException("Value must be greater than 0");
+        }
+        if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
+            throw new BadRequestException("Value must have at most 2 decimal places");
+        }
+        return amount;
+    }
+
+    private static Currency currency(JsonObject json) {
+        JsonValue value = json.getOrDefault("Currency", JsonValue.NULL);
+        if (value.getValueType() == JsonValue.ValueType.NULL) {
+            throw new BadRequestException("Currency is required, an ISO 4217 code such as EUR");
+        }
+        if (value.getValueType() == JsonValue.ValueType.STRING) {
+            String code = ((JsonString) value).getString();
+            if (code.length() == 3 && code.equals(code.toUpperCase(Locale.ROOT))) {
+                try {
+                    return Currency.getInstance(code);
+                } catch (IllegalArgumentException e) {
+                    // falls through to the error below
+                }
+            }
+        }
+        throw new BadRequestException("Currency must be an ISO 4217 code such as EUR");
+    }
+}

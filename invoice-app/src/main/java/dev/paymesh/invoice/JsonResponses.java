@@ -1,0 +1,25 @@
+package dev.paymesh.invoice;
+
+import io.helidon.http.HeaderValues;
+import io.helidon.http.Status;
+import io.helidon.webserver.http.ServerResponse;
+
+import jakarta.json.Json;
+import jakarta.json.JsonObject;
+
+/** Every answer of this service is JSON, errors included. */
+final class JsonResponses {
+
+    private JsonResponses() {
+    }
+
+    static void send(ServerResponse response, Status status, JsonObject body) {
+        response.status(status);
+        response.header(HeaderValues.CONTENT_TYPE_JSON);
+        response.send(body.toString());
+    }
+
+    static void error(ServerResponse response, Status status, String message) {
+        send(response, status, Json.createObjectBuilder().add("error", message).build());
+    }
+}

@@ -1,0 +1,33 @@
+package dev.paymesh.invoice;
+
+import io.helidon.metrics.api.Counter;
+import io.helidon.metrics.api.MeterRegistry;
+
+/** Payments invoice-app attempted, and how they ended. */
+final class PaymentMetrics {
+
+    private final Counter attempted;
+    private final Counter succeeded;
+    private final Counter failed;
+
+    PaymentMetrics(MeterRegistry registry) {
+        attempted = registry.getOrCreate(Counter.builder("payments_attempted")
+                .description("Payments sent to payment-provider"));
+        succeeded = registry.getOrCreate(Counter.builder("payments_succeeded")
+                .description("Payments payment-provider confirmed; the invoice is paid"));
+        failed = registry.getOrCreate(Counter.builder("payments_failed")
+                .description("Payments that failed or whose outcome stayed unknown; the invoice stays unpaid"));
+    }
+
+    void attempted() {
+        attempted.increment();
+    }
+
+    void succeeded() {
+        succeeded.increment();
+    }
+
+    void failed() {
+        failed.increment();
+    }
+}

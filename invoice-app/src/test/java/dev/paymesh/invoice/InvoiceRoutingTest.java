@@ -1,0 +1,247 @@
+package dev.paymesh.invoice;
+
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Headers;
+import io.helidon.http.Status;
+import io.helidon.metrics.api.Metrics;
+import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.testing.junit5.DirectClient;
+import io.helidon.webserver.testing.junit5.RoutingTest;
+import io.helidon.webserver.testing.junit5.SetUpRoute;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.startsWith;
+
+/**
+ * The invoices API through the real routing. payment-provider is replaced by a scripted client here,
+ * at the edge only; the system tests pay through the real one.
+ */
+@RoutingTest
+class InvoiceRoutingTest {
+
+    /** Answers each invoice id as scripted; unscripted ids are paid. */
+    static final class ScriptedPaymentClient extends PaymentClient {
+        final ConcurrentMap<String, Result> script = new ConcurrentHashMap<>();
+        final ConcurrentMap<String, Result> reconciliation = new ConcurrentHashMap<>();
+        final AtomicInteger payCalls = new AtomicInteger();
+        volatile Headers lastHeaders;
+
+        ScriptedPaymentClient() {
+            super("http://127.0.0.1:9", Duration.ofMillis(100), Duration.ofMillis(100));
+        }
+
+        @Override
+        public Result pay(Invoice invoice, Headers incoming) {
+            payCalls.incrementAndGet();
+            lastHeaders = incoming;
+            return script.getOrDefault(invoice.id(), new Result.Paid());
+        }
+
+        @Override
+        public Result reconcile(Invoice invoice, Headers incoming) {
+            return reconciliation.getOrDefault(invoice.id(), new Result.NotPaid("no payment"));
+        }
+    }
+
+    private static final ScriptedPaymentClient PROVIDER = new ScriptedPaymentClient();
+    private static InvoiceStore store = InMemoryInvoiceStore.seeded();
+
+    private final DirectClient client;
+
+    InvoiceRoutingTest(DirectClient client) {
+        this.client = client;
+    }
+
+    @SetUpRoute
+    static void routing(HttpRouting.Builder routing) {
+        Main.routing(routing, new DelegatingStore(), PROVIDER, 4, 256, Metrics.globalRegistry());
+    }
+
+    @BeforeEach
+    void freshState() {
+        store = InMemoryInvoiceStore.seeded();
+        PROVIDER.script.clear();
+        PROVIDER.reconciliation.clear();
+        PROVIDER.payCalls.set(0);
+    }
+
+    @Test
+    void listsTheSeedInTheOriginalShape() {
+        var response = client.get("/invoices").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("[{\"InvoiceId\":\"I1\",\"Value\":12.15,\"Currency\":\"EUR\",\"IsPaid\":false},"
+                + "{\"InvoiceId\":\"I2\",\"Value\":10.25,\"Currency\":\"GBP\",\"IsPaid\":false},"
+                + "{\"InvoiceId\":\"I3\",\"Value\":66.13,\"Currency\":\"DKK\",\"IsPaid\":false}]"));
+    }
+
+    @Test
+    void paysAllUnpaidAndReportsThem() {
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+        assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
+        assertThat(client.get("/invoices/I2").request(String.class).entity(), containsString("\"IsPaid\":true"));
+        var again = client.post("/invoices/pay").request(String.class);
+        assertThat(again.entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(PROVIDER.payCalls.get(), is(3));
+    }
+
+    @Test
+    void aRefusedPaymentLeavesTheInvoiceUnpaidAndAnswers502() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider answered 500: boom"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I2\","
+                + "\"error\":\"payment-provider answered 500: boom\"}]}"));
+        assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
+                containsString("\"InvoiceId\":\"I2\""));
+        PROVIDER.script.clear();
+        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+    }
+
+    @Test
+    void aTimedOutPaymentThatWasRecordedIsReconciledAsPaid() {
+        PROVIDER.script.put("I1", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        PROVIDER.reconciliation.put("I1", new PaymentClient.Result.Paid());
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":true"));
+    }
+
+    @Test
+    void aTimedOutPaymentThatCannotBeReconciledStaysUnpaid() {
+        PROVIDER.script.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), containsString("checked on the next run"));
+        assertThat(client.get("/invoices/I3").request(String.class).entity(), containsString("\"IsPaid\":false"));
+    }
+
+    @Test
+    void tracingHeadersReachThePaymentClient() {
+        client.post("/invoices/pay").header(HeaderNames.create("x-request-id"), "abc-123").request(String.class);
+        assertThat(PROVIDER.lastHeaders.first(HeaderNames.create("x-request-id")).orElseThrow(), is("abc-123"));
+    }
+
+    @Test
+    void filtersByPaid() {
+        PROVIDER.script.put("I1", new PaymentClient.Result.NotPaid("no"));
+        client.post("/invoices/pay").request(String.class);
+        assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
+                is("[{\"InvoiceId\":\"I1\",\"Value\":12.15,\"Currency\":\"EUR\",\"IsPaid\":false}]"));
+        assertThat(client.get("/invoices").queryParam("paid", "true").request(String.class).entity(),
+                startsWith("[{\"InvoiceId\":\"I2\""));
+        var bad = client.get("/invoices").queryParam("paid", "yes").request(String.class);
+        assertThat(bad.status(), is(Status.BAD_REQUEST_400));
+        assertThat(bad.entity(), containsString("paid must be true or false"));
+    }
+
+    @Test
+    void unknownInvoiceIsNotFound() {
+        var response = client.get("/invoices/nope").request(String.class);
+        assertThat(response.status(), is(Status.NOT_FOUND_404));
+        assertThat(response.entity(), is("{\"error\":\"invoice not found\"}"));
+    }
+
+    @Test
+    void createsAnInvoice() {
+        var response = client.post("/invoices").submit("{\"InvoiceId\":\"N1\",\"Value\":7.50,\"Currency\":\"EUR\"}", String.class);
+        assertThat(response.status(), is(Status.CREATED_201));
+        assertThat(response.headers().first(HeaderNames.LOCATION).orElseThrow(), is("/invoices/N1"));
+        assertThat(response.entity(), is("{\"InvoiceId\":\"N1\",\"Value\":7.50,\"Currency\":\"EUR\",\"IsPaid\":false}"));
+        var duplicate = client.post("/invoices").submit("{\"InvoiceId\":\"N1\",\"Value\":1,\"Currency\":\"EUR\"}", String.class);
+        assertThat(duplicate.status(), is(Status.CONFLICT_409));
+    }
+
+    @Test
+    void createsAnInvoiceWithAGeneratedId() {
+        var response = client.post("/invoices").submit("{\"Value\":3,\"Currency\":\"GBP\"}", String.class);
+        assertThat(response.status(), is(Status.CREATED_201));
+        assertThat(response.headers().first(HeaderNames.LOCATION).orElseThrow(), startsWith("/invoices/INV-"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "not json|the body is not valid JSON",
+            "[]|the body must be a JSON object",
+            "{\"Currency\":\"EUR\"}|Value is required",
+            "{\"Value\":\"12\",\"Currency\":\"EUR\"}|Value must be a JSON number",
+            "{\"Value\":-1,\"Currency\":\"EUR\"}|Value must be greater than 0",
+            "{\"Value\":1.001,\"Currency\":\"EUR\"}|Value must have at most 2 decimal places",
+            "{\"Value\":1}|Currency is required",
+            "{\"Value\":1,\"Currency\":\"EURO\"}|Currency must be an ISO 4217 code",
+            "{\"Value\":1,\"Currency\":5}|Currency must be an ISO 4217 code",
+            "{\"InvoiceId\":7,\"Value\":1,\"Currency\":\"EUR\"}|InvoiceId must be a string",
+            "{\"InvoiceId\":\"a/b\",\"Value\":1,\"Currency\":\"EUR\"}|InvoiceId must be a string",
+            "{\"Value\":1,\"Currency\":\"EUR\",\"IsPaid\":true}|unknown field 'IsPaid'"})
+    void badInvoicesAreRefusedNamingTheField(String body, String message) {
+        var response = client.post("/invoices").submit(body, String.class);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), startsWith("{\"error\":\"" + message));
+    }
+
+    @Test
+    void hugeBodyIs413() {
+        var response = client.post("/invoices").submit("{\"Value\":1,\"Currency\":\"EUR\",\"x\":\"" + "y".repeat(300) + "\"}", String.class);
+        assertThat(response.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+    }
+
+    @Test
+    void wrongMethodsAndUnknownPathsAnswerJson() {
+        var wrongMethod = client.delete("/invoices").request(String.class);
+        assertThat(wrongMethod.status(), is(Status.METHOD_NOT_ALLOWED_405));
+        assertThat(wrongMethod.entity(), startsWith("{\"error\":"));
+        assertThat(client.get("/invoices/pay").request(String.class).status(), is(Status.METHOD_NOT_ALLOWED_405));
+        var unknown = client.get("/payments/pay").request(String.class);
+        assertThat(unknown.status(), is(Status.NOT_FOUND_404));
+        assertThat(unknown.entity(), startsWith("{\"error\":"));
+    }
+
+    /** Lets each test start from a fresh seeded store while the routing is built once per class. */
+    private static final class DelegatingStore implements InvoiceStore {
+        @Override
+        public java.util.List<Invoice> list(java.util.Optional<Boolean> paid) {
+            return store.list(paid);
+        }
+
+        @Override
+        public java.util.Optional<Invoice> find(String id) {
+            return store.find(id);
+        }
+
+        @Override
+        public boolean create(Invoice invoice) {
+            return store.create(invoice);
+        }
+
+        @Override
+        public java.util.List<Invoice> claimUnpaid() {
+            return store.claimUnpaid();
+        }
+
+        @Override
+        public void markPaid(String id) {
+            store.markPaid(id);
+        }
+
+        @Override
+        public void release(String id) {
+            store.release(id);
+        }
+    }
+
+}
