@@ -1,0 +1,180 @@
+package dev.paymesh.system;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.config.Config;
+import io.helidon.config.ConfigSources;
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Status;
+import io.helidon.webclient.api.ClientResponseTyped;
+import io.helidon.webclient.api.WebClient;
+import io.helidon.webserver.WebServer;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.is;
+
+/**
+ * Both real services on real ports: invoice-app pays through a real HTTP hop into the real
+ * payment-provider, and the hop injects the failures a network and a provider can produce.
+ */
+class PayFlowSystemTest {
+
+    private static final Duration READ_TIMEOUT = Duration.ofMillis(400);
+
+    private WebServer paymentProvider;
+    private FaultInjectingProxy proxy;
+    private int proxyPort;
+    private WebServer invoiceApp;
+    private WebClient invoices;
+    private WebClient payments;
+
+    @BeforeEach
+    void startBothServices() throws IOException {
+        paymentProvider = dev.paymesh.payment.Main.start(config(Map.of()));
+        proxyPort = freePort();
+        proxy = new FaultInjectingProxy(paymentProvider.port(), proxyPort);
+        invoiceApp = dev.paymesh.invoice.Main.start(config(Map.of(
+                "payment.provider.url", "http://127.0.0.1:" + proxyPort,
+                "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
+                "payment.provider.connect-timeout-millis", "500")));
+        invoices = WebClient.builder().baseUri("http://127.0.0.1:" + invoiceApp.port()).build();
+        payments = WebClient.builder().baseUri("http://127.0.0.1:" + paymentProvider.port()).build();
+    }
+
+    @AfterEach
+    void stopBothServices() {
+        invoiceApp.stop();
+        proxy.close();
+        paymentProvider.stop();
+    }
+
+    private static Config config(Map<String, String> values) {
+        Map<String, String> all = new java.util.HashMap<>(Map.of("server.port", "0", "server.host", "127.0.0.1"));
+        all.putAll(values);
+        return Config.just(ConfigSources.create(all));
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    private ClientResponseTyped<String> pay() {
+        return invoices.post("/invoices/pay").request(String.class);
+    }
+
+    private String invoice(String id) {
+        return invoices.get("/invoices/" + id).request(String.class).entity();
+    }
+
+    private Status recordedPayment(String id) {
+        return payments.get("/payments/" + id).request(String.class).status();
+    }
+
+    @Test
+    void paysEveryUnpaidInvoiceThroughTheRealProviderOnce() {
+        var created = invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"InvoiceId\":\"S1\",\"Value\":99.99,\"Currency\":\"USD\"}", String.class);
+        assertThat(created.status(), is(Status.CREATED_201));
+
+        var response = invoices.post("/invoices/pay")
+                .header(HeaderNames.create("x-request-id"), "trace-me-1")
+                .header(HeaderNames.create("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                .request(String.class);
+
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\",\"S1\"],\"failed\":[]}"));
+        assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
+        for (String id : List.of("I1", "I2", "I3", "S1")) {
+            assertThat(id + " recorded by the provider", recordedPayment(id), is(Status.OK_200));
+            assertThat(id + " posted once", proxy.paymentPostsFor(id), is(1));
+        }
+        String body = payments.get("/payments/S1").request(String.class).entity();
+        assertThat(body, is("{\"id\":\"S1\",\"value\":99.99,\"currency\":\"USD\"}"));
+        assertThat(proxy.forwardedHeaders().getFirst().first(HeaderNames.create("x-request-id")).orElseThrow(),
+                is("trace-me-1"));
+        assertThat(proxy.forwardedHeaders().getFirst().first(HeaderNames.create("traceparent")).orElseThrow(),
+                is("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+    }
+
+    @Test
+    void aProviderThatIsDownLeavesEverythingUnpaidAndALaterRunFinishes() throws IOException {
+        proxy.close();
+
+        var failed = pay();
+        assertThat(failed.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(failed.entity(), containsString("\"paid\":[]"));
+        assertThat(failed.entity(), containsString("{\"InvoiceId\":\"I1\",\"error\":\"payment-provider unreachable"));
+        assertThat(invoice("I1"), containsString("\"IsPaid\":false"));
+        assertThat(recordedPayment("I1"), is(Status.NOT_FOUND_404));
+
+        proxy = new FaultInjectingProxy(paymentProvider.port(), proxyPort);
+        var finished = pay();
+        assertThat(finished.status(), is(Status.OK_200));
+        assertThat(finished.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+    }
+
+    @Test
+    void aProviderErrorIsReportedAndNothingIsMarkedPaid() {
+        proxy.mode(FaultInjectingProxy.Mode.FAIL_500, Duration.ZERO);
+
+        var failed = pay();
+        assertThat(failed.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(failed.entity(), containsString("payment-provider answered 500"));
+        assertThat(invoices.get("/invoices").queryParam("paid", "true").request(String.class).entity(), is("[]"));
+
+        proxy.mode(FaultInjectingProxy.Mode.PASS, Duration.ZERO);
+        assertThat(pay().status(), is(Status.OK_200));
+        assertThat(proxy.paymentPostsFor("I2"), is(1));
+    }
+
+    @Test
+    void aProviderTooSlowToAnswerIsReconciledAndChargedOnce() {
+        proxy.mode(FaultInjectingProxy.Mode.SLOW, READ_TIMEOUT.multipliedBy(3));
+
+        var response = pay();
+
+        // The provider recorded each payment before the answer came too late; the lookup finds them.
+        assertThat(response.entity(), response.status(), is(Status.OK_200));
+        assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(id + " posted once", proxy.paymentPostsFor(id), is(1));
+            assertThat(recordedPayment(id), is(Status.OK_200));
+        }
+    }
+
+    @Test
+    void twoConcurrentPayRunsPayEachInvoiceOnce() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                    .submit("{\"InvoiceId\":\"C" + i + "\",\"Value\":1.00,\"Currency\":\"EUR\"}", String.class);
+        }
+        List<Callable<Status>> runs = List.of(() -> pay().status(), () -> pay().status(), () -> pay().status());
+        List<Status> statuses = new ArrayList<>();
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (var future : executor.invokeAll(runs)) {
+                statuses.add(future.get());
+            }
+        }
+        assertThat(statuses.toString(), statuses.stream().allMatch(status -> status == Status.OK_200), is(true));
+        assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
+        for (int i = 0; i < 200; i++) {
+            assertThat("C" + i + " posted once", proxy.paymentPostsFor("C" + i), is(1));
+        }
+    }
+}
