@@ -8,15 +8,18 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.regex.Pattern;
 
-import jakarta.json.Json;
 import jakarta.json.JsonException;
 import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
 import jakarta.json.JsonValue;
+import jakarta.json.spi.JsonProvider;
 
 /** Turns the body of POST /invoices into a new unpaid invoice; every refusal names the field. */
 final class InvoiceRequestParser {
+
+    // Looked up once: each Json.createX call would search the service loader again.
+    private static final JsonProvider JSON = JsonProvider.provider();
 
     private static final Set<String> FIELDS = Set.of("InvoiceId", "Value", "Currency");
     // Ids end up in URLs (/invoices/{id}, /payments/{id}), so they stay URL-safe.
@@ -37,7 +40,7 @@ final class InvoiceRequestParser {
     }
 
     private static JsonObject readObject(String body) {
-        try (var reader = Json.createReader(new StringReader(body))) {
+        try (var reader = JSON.createReader(new StringReader(body))) {
             JsonValue value = reader.readValue();
             if (value.getValueType() != JsonValue.ValueType.OBJECT) {
                 throw new BadRequestException("the body must be a JSON object");

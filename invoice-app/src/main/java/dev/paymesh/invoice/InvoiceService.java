@@ -9,12 +9,15 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 
-import jakarta.json.Json;
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObjectBuilder;
+import jakarta.json.spi.JsonProvider;
 
 /** The invoices API: list, look up, create, and pay all unpaid ones. */
 final class InvoiceService implements HttpService {
+
+    // Looked up once: each Json.createX call would search the service loader again.
+    private static final JsonProvider JSON = JsonProvider.provider();
 
     private final InvoiceStore store;
     private final PayRun payRun;
@@ -39,7 +42,7 @@ final class InvoiceService implements HttpService {
 
     private void list(ServerRequest request, ServerResponse response) {
         Optional<Boolean> paid = request.query().first("paid").asOptional().map(InvoiceService::paidFilter);
-        JsonArrayBuilder array = Json.createArrayBuilder();
+        JsonArrayBuilder array = JSON.createArrayBuilder();
         store.list(paid).forEach(invoice -> array.add(invoice.toJson()));
         response.header(HeaderNames.CONTENT_TYPE, "application/json");
         response.send(array.build().toString());
@@ -72,17 +75,17 @@ final class InvoiceService implements HttpService {
 
     private void pay(ServerRequest request, ServerResponse response) throws InterruptedException {
         PayRun.Report report = payRun.payAllUnpaid(request.headers());
-        JsonArrayBuilder paid = Json.createArrayBuilder();
+        JsonArrayBuilder paid = JSON.createArrayBuilder();
         report.paid().stream().sorted().forEach(paid::add);
-        JsonArrayBuilder failed = Json.createArrayBuilder();
+        JsonArrayBuilder failed = JSON.createArrayBuilder();
         for (PayRun.Failure failure : report.failed()) {
-            JsonObjectBuilder entry = Json.createObjectBuilder()
+            JsonObjectBuilder entry = JSON.createObjectBuilder()
                     .add("InvoiceId", failure.invoiceId())
                     .add("error", failure.error());
             failed.add(entry);
         }
         Status status = report.failed().isEmpty() ? Status.OK_200 : Status.BAD_GATEWAY_502;
-        JsonResponses.send(response, status, Json.createObjectBuilder()
+        JsonResponses.send(response, status, JSON.createObjectBuilder()
                 .add("paid", paid)
                 .add("failed", failed)
                 .build());

@@ -4,11 +4,14 @@ import io.helidon.http.HeaderValues;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.ServerResponse;
 
-import jakarta.json.Json;
 import jakarta.json.JsonObject;
+import jakarta.json.spi.JsonProvider;
 
 /** Every answer of this service is JSON, errors included. */
 final class JsonResponses {
+
+    // Looked up once: each Json.createX call would search the service loader again.
+    private static final JsonProvider JSON = JsonProvider.provider();
 
     private JsonResponses() {
     }
@@ -20,6 +23,6 @@ final class JsonResponses {
     }
 
     static void error(ServerResponse response, Status status, String message) {
-        send(response, status, Json.createObjectBuilder().add("error", message).build());
+        send(response, status, JSON.createObjectBuilder().add("error", message).build());
     }
 }

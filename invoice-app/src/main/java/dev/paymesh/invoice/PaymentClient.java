@@ -13,10 +13,13 @@ import io.helidon.webclient.api.HttpClientRequest;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
 
-import jakarta.json.Json;
+import jakarta.json.spi.JsonProvider;
 
 /** Talks to payment-provider: pays one invoice, or asks whether it was paid. */
 public class PaymentClient {
+
+    // Looked up once: each Json.createX call would search the service loader again.
+    private static final JsonProvider JSON = JsonProvider.provider();
 
     /**
      * Headers a tracer or the mesh uses to join the two hops of a payment; copied from the request
@@ -53,7 +56,7 @@ public class PaymentClient {
 
     /** Posts the payment of one invoice in the original wire format. */
     public Result pay(Invoice invoice, Headers incoming) {
-        String body = Json.createObjectBuilder()
+        String body = JSON.createObjectBuilder()
                 .add("id", invoice.id())
                 .add("value", invoice.value())
                 .add("currency", invoice.currency().getCurrencyCode())

@@ -9,11 +9,14 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 
-import jakarta.json.Json;
 import jakarta.json.JsonObject;
+import jakarta.json.spi.JsonProvider;
 
 /** The payments API: record a payment once per invoice id, and look one up. */
 final class PaymentService implements HttpService {
+
+    // Looked up once: each Json.createX call would search the service loader again.
+    private static final JsonProvider JSON = JsonProvider.provider();
 
     private static final Logger LOGGER = Logger.getLogger(PaymentService.class.getName());
 
@@ -44,7 +47,7 @@ final class PaymentService implements HttpService {
                     "payment " + payment.id() + " was already made with another value or currency");
             return;
         }
-        JsonResponses.send(response, Status.OK_200, Json.createObjectBuilder().add("id", payment.id()).build());
+        JsonResponses.send(response, Status.OK_200, JSON.createObjectBuilder().add("id", payment.id()).build());
     }
 
     private void find(ServerRequest request, ServerResponse response) {
@@ -55,7 +58,7 @@ final class PaymentService implements HttpService {
     }
 
     static JsonObject toJson(Payment payment) {
-        return Json.createObjectBuilder()
+        return JSON.createObjectBuilder()
                 .add("id", payment.id())
                 .add("value", payment.value())
                 .add("currency", payment.currency().getCurrencyCode())

@@ -1,9 +1,11 @@
 package dev.paymesh.payment;
 
+import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.helidon.http.HeaderName;
@@ -46,8 +48,10 @@ final class RequestLog implements Filter {
             int status = response.status().code();
             timer(method, routeOfPath.apply(path), status).record(nanos, TimeUnit.NANOSECONDS);
             String requestId = request.headers().first(REQUEST_ID).orElse("-");
-            LOGGER.info(() -> method + " " + path + " " + status + " "
-                    + String.format("%.1f", nanos / 1_000_000.0) + "ms request-id=" + requestId);
+            if (LOGGER.isLoggable(Level.INFO)) {
+                LOGGER.info(Instant.now() + " " + method + " " + path + " " + status + " "
+                        + (nanos / 1_000) / 1000.0 + "ms request-id=" + requestId);
+            }
         }
     }
 
