@@ -35,7 +35,10 @@ require_tools() {
     log "installing wrk (Debian package)"
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
   fi
-  command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+  local tool
+  for tool in curl jq; do
+    command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
+  done
   if [[ -z "${JAVA_HOME:-}" || ! -x "$JAVA_HOME/bin/java" ]]; then
     JAVA_HOME=$(find /usr/lib/jvm -maxdepth 1 -name 'temurin-2[5-9]*' | sort -V | tail -n 1)
   fi
@@ -160,12 +163,12 @@ measure_pay_run() {
       "$INVOICE_PORT" "$i" >>"$config"
   done
   curl --no-progress-meter --parallel --parallel-max 32 -K "$config"
-  unpaid=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | grep -o '"InvoiceId"' | wc -l)
+  unpaid=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
   start=$(now_millis)
   status=$(curl -s -o "$WORK/pay-run.json" -w '%{http_code}' -X POST "http://127.0.0.1:$INVOICE_PORT/invoices/pay")
   results["pay run ms ($unpaid unpaid invoices)"]=$(( $(now_millis) - start ))
   results["pay run status"]=$status
-  results["unpaid after the run"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | grep -o '"InvoiceId"' | wc -l)
+  results["unpaid after the run"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
   stop_all
 }
 

@@ -159,6 +159,22 @@ class PayFlowSystemTest {
     }
 
     @Test
+    void stoppingInvoiceAppLetsAnInFlightPayRunFinish() throws Exception {
+        // A SIGTERM runs Helidon's shutdown hook, which stops the server the same way.
+        proxy.mode(FaultInjectingProxy.Mode.SLOW, READ_TIMEOUT.dividedBy(2));
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            var payRun = executor.submit(this::pay);
+            Thread.sleep(READ_TIMEOUT.dividedBy(4).toMillis());
+            invoiceApp.stop();
+            var response = payRun.get();
+            assertThat(response.entity(), response.status(), is(Status.OK_200));
+        }
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(recordedPayment(id), is(Status.OK_200));
+        }
+    }
+
+    @Test
     void twoConcurrentPayRunsPayEachInvoiceOnce() throws Exception {
         for (int i = 0; i < 200; i++) {
             invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
