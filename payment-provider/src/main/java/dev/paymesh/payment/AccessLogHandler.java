@@ -35,9 +35,4 @@ public final class AccessLogHandler extends StreamHandler {
             Thread.currentThread().interrupt();
         }
     }
-
-    @Override
-    public synchronized void publish(LogRecord record) {
-        super.publish(record);
-    }
 }
