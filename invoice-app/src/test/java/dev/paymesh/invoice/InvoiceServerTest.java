@@ -1,0 +1,69 @@
+package dev.paymesh.invoice;
+
+import java.time.Duration;
+import java.util.List;
+
+import io.helidon.http.Status;
+import io.helidon.metrics.api.Metrics;
+import io.helidon.webclient.http1.Http1Client;
+import io.helidon.webserver.WebServerConfig;
+import io.helidon.webserver.testing.junit5.ServerTest;
+import io.helidon.webserver.testing.junit5.SetUpServer;
+
+import org.junit.jupiter.api.Test;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.startsWith;
+
+/**
+ * invoice-app over a real socket, with payment-provider absent: nothing listens on the port it is
+ * given, so every payment fails the way a dead provider makes it fail.
+ */
+@ServerTest
+class InvoiceServerTest {
+
+    private final Http1Client client;
+
+    InvoiceServerTest(Http1Client client) {
+        this.client = client;
+    }
+
+    @SetUpServer
+    static void server(WebServerConfig.Builder server) {
+        PaymentClient deadProvider = new PaymentClient("http://127.0.0.1:9", Duration.ofMillis(300), Duration.ofMillis(300));
+        server.addFeature(Main.observe(Metrics.globalRegistry()))
+                .routing(routing -> Main.routing(routing, InMemoryInvoiceStore.seeded(), deadProvider, 8, 65536,
+                        Metrics.globalRegistry()));
+    }
+
+    @Test
+    void aDeadProviderLeavesEveryInvoiceUnpaidAndIsCounted() {
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), startsWith("{\"paid\":[],\"failed\":[{\"InvoiceId\":\"I1\",\"error\":\"payment-provider unreachable"));
+        assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
+                containsString("\"InvoiceId\":\"I3\""));
+        String metrics = client.get("/observe/metrics").request(String.class).entity();
+        assertThat(metrics, containsString("payments_failed_total"));
+        assertThat(metrics, containsString("route=\"/invoices/pay\""));
+    }
+
+    @Test
+    void hugeBodyOverTheWireIs413AndCreatesNothing() {
+        String huge = "{\"InvoiceId\":\"BIG\",\"Value\":1,\"Currency\":\"EUR\",\"x\":\"" + "y".repeat(70_000) + "\"}";
+        var response = client.post("/invoices").submit(huge, String.class);
+        assertThat(response.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
+        assertThat(response.entity(), startsWith("{\"error\":"));
+        assertThat(client.get("/invoices/BIG").request(String.class).status(), is(Status.NOT_FOUND_404));
+    }
+
+    @Test
+    void healthEndpointsAnswerWithoutTheProvider() {
+        for (String path : List.of("/observe/health/live", "/observe/health/ready", "/observe/health/started")) {
+            var status = client.get(path).request(String.class).status();
+            assertThat(path + " answered " + status, status.code() / 100, is(2));
+        }
+    }
+}
