@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# Builds the real Dockerfiles on locally made base images and runs the kustomize-rendered
+# workloads under a real container runtime (Debian's docker.io), inside a network namespace of
+# its own: probes, test.sh's flow through the pods, the uid/read-only checks, the runAsNonRoot
+# refusal of a root image, image sizes and pod memory.
+#   checks/pods/run.sh                      everything; non-zero exit on any failure
+#   checks/pods/run.sh --skip-without-runtime
+#                                           on a machine where no container runtime can be had,
+#                                           say so and exit 0 instead of failing (never in CI)
+# Needs root (network namespaces, dockerd). Caches under .work/pods/ make a second run fast.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+readonly HERE="$ROOT/checks/pods"
+readonly CACHE_DIR="$ROOT/.work/pods"
+readonly DEBIAN_SUITE=bookworm
+readonly TEMURIN_JDK=/usr/lib/jvm/temurin-25-jdk-amd64
+# Pinned to what Debian bookworm ships (apt-cache policy on the build machines, 2026-11).
+readonly DOCKER_PACKAGE_VERSION="20.10.24+dfsg1-1+deb12u1+b6"
+readonly REQUIRED_PACKAGES=(docker.io debootstrap iptables iproute2 util-linux curl python3-yaml)
+
+readonly NETNS=paymesh-pods
+readonly VETH_HOST=pmpods-host
+readonly VETH_NAMESPACE=pmpods-ns
+readonly LINK_HOST_ADDRESS=10.231.77.1
+readonly LINK_NAMESPACE_ADDRESS=10.231.77.2
+readonly LINK_SUBNET=10.231.77.0/30
+readonly RULE_COMMENT=paymesh-pods-build-egress
+
+# Local stand-ins for the public base images (names say they are local).
+readonly RUNTIME_BASE_IMAGE=paymesh-local/debian:bookworm-minbase
+readonly BUILD_BASE_IMAGE=paymesh-local/temurin:25-jdk
+readonly POSTGRES_IMAGE=paymesh-local/postgres:17-standin
+readonly SERVICES=(invoice-app payment-provider)
+readonly IMAGE_TAG=1.0.0
+# Images the kubelet must refuse under runAsNonRoot: the project's own Dockerfile without its
+# USER line (the original bug), and an image that names its user instead of numbering it.
+readonly ROOT_USER_IMAGE=paymesh-test/invoice-app-root-user:$IMAGE_TAG
+readonly NAMED_USER_IMAGE=paymesh-test/named-user:1
+# Created by deploy.sh in a cluster, never committed; the runner generates them the same way.
+readonly DEPLOY_SECRETS=(invoice/invoice-db-credentials payment/payment-db-credentials)
+
+DOCKER=/usr/bin/docker
+run_dir=""
+dockerd_pid=""
+previous_ip_forward=""
+egress_enabled=false
+skip_without_runtime=false
+passed=0
+failed=0
+
+log() { printf '\n==> %s\n' "$*"; }
+pass() { printf 'PASS: %s\n' "$*"; passed=$((passed + 1)); }
+fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
+
+summary_and_exit() {
+  printf '%d passed, %d failed\n' "$passed" "$failed"
+  [[ "$failed" -eq 0 ]] || exit 1
+  exit 0
+}
+
+parse_arguments() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --skip-without-runtime) skip_without_runtime=true ;;
+      -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  if [[ "${CI:-}" == true && "$skip_without_runtime" == true ]]; then
+    echo "CI=true: --skip-without-runtime is ignored, the pods check never skips in CI" >&2
+    skip_without_runtime=false
+  fi
+}
+
+# Either we cannot run containers here (say what and why), or we must fail.
+cannot_run() {
+  echo "Cannot run the pods check: $*" >&2
+  echo "Not run: image builds, pods under their security context, probes, flow through the pods." >&2
+  if [[ "$skip_without_runtime" == true ]]; then
+    echo "SKIPPED (--skip-without-runtime)"
+    exit 0
+  fi
+  fail "container runtime available ($*)"
+  summary_and_exit
+}
+
+install_prerequisites() {
+  log "Prerequisites"
+  [[ "$(id -u)" -eq 0 ]] || cannot_run "needs root for network namespaces and dockerd"
+  local missing=() package
+  for package in "${REQUIRED_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$package")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    command -v apt-get >/dev/null || cannot_run "no apt-get to install ${missing[*]}"
+    echo "Installing ${missing[*]}"
+    local pinned=()
+    for package in "${missing[@]}"; do
+      if [[ "$package" == docker.io ]]; then pinned+=("docker.io=$DOCKER_PACKAGE_VERSION"); else pinned+=("$package"); fi
+    done
+    apt-get update -qq || cannot_run "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pinned[@]}" >/dev/null \
+      || cannot_run "apt-get install ${pinned[*]} failed"
+  fi
+  [[ -x "$DOCKER" && -x /usr/sbin/dockerd ]] || cannot_run "docker.io did not install dockerd"
+  [[ -d "$TEMURIN_JDK" ]] || cannot_run "no Temurin 25 JDK at $TEMURIN_JDK for the build base image"
+  echo "dockerd: $(/usr/sbin/dockerd --version)"
+}
+
+# Everything this run created, in reverse order; safe to call twice and on a half-made state,
+# and at the start to clear what an interrupted earlier run left.
+teardown() {
+  set +e
+  if [[ -n "$run_dir" && -S "$run_dir/docker.sock" && -n "$dockerd_pid" ]]; then
+    local containers
+    containers=$("$DOCKER" ps -aq 2>/dev/null)
+    # shellcheck disable=SC2086 # one id per word
+    [[ -n "$containers" ]] && "$DOCKER" rm -f $containers >/dev/null 2>&1
+    "$DOCKER" volume prune -f --filter label=paymesh-pods=1 >/dev/null 2>&1
+    "$DOCKER" network prune -f >/dev/null 2>&1
+  fi
+  stop_dockerd
+  disable_build_egress
+  if ip netns list | grep -qw "^$NETNS"; then
+    ip netns delete "$NETNS"
+  fi
+  ip link show "$VETH_HOST" >/dev/null 2>&1 && ip link delete "$VETH_HOST"
+  if [[ -n "$run_dir" ]]; then
+    # dockerd unmounts its own mounts on a clean stop; this catches a killed one.
+    grep -o " ${run_dir}[^ ]*" /proc/self/mounts | sort -r | xargs -r -n 1 umount -l 2>/dev/null
+    rm -rf "$run_dir"
+  fi
+  set -e
+}
+
+stop_dockerd() {
+  local pid=${dockerd_pid:-}
+  if [[ -z "$pid" && -f "$CACHE_DIR/dockerd.pid" ]]; then
+    pid=$(cat "$CACHE_DIR/dockerd.pid")
+    # Only a dockerd this check started (its data root is ours).
+    grep -qa -- "$CACHE_DIR/docker-data" "/proc/$pid/cmdline" 2>/dev/null || pid=""
+  fi
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  local waited=0
+  while kill -0 "$pid" 2>/dev/null && [[ $waited -lt 30 ]]; do sleep 1; waited=$((waited + 1)); done
+  kill -KILL "$pid" 2>/dev/null
+  rm -f "$CACHE_DIR/dockerd.pid"
+  dockerd_pid=""
+}
+
+create_network_namespace() {
+  log "Network namespace $NETNS"
+  ip netns add "$NETNS"
+  ip -n "$NETNS" link set lo up
+  ip link add "$VETH_HOST" type veth peer name "$VETH_NAMESPACE"
+  ip link set "$VETH_NAMESPACE" netns "$NETNS"
+  ip addr add "$LINK_HOST_ADDRESS/30" dev "$VETH_HOST"
+  ip link set "$VETH_HOST" up
+  ip -n "$NETNS" addr add "$LINK_NAMESPACE_ADDRESS/30" dev "$VETH_NAMESPACE"
+  ip -n "$NETNS" link set "$VETH_NAMESPACE" up
+  echo "veth $VETH_HOST ($LINK_HOST_ADDRESS) <-> $VETH_NAMESPACE ($LINK_NAMESPACE_ADDRESS); no route out yet"
+}
+
+# The image builds fetch Debian packages and Maven Central artifacts; nothing else leaves the
+# namespace, and the route out is removed again before any pod starts.
+enable_build_egress() {
+  echo "Build egress on: NAT for $LINK_SUBNET, HTTP/HTTPS/DNS only"
+  previous_ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+  echo 1 >/proc/sys/net/ipv4/ip_forward
+  ip -n "$NETNS" route replace default via "$LINK_HOST_ADDRESS"
+  local rule
+  while read -r -a rule; do
+    iptables -w "${rule[@]}" -m comment --comment "$RULE_COMMENT"
+  done <<EOF
+-t nat -I POSTROUTING -s $LINK_SUBNET ! -o $VETH_HOST -j MASQUERADE
+-I FORWARD -o $VETH_HOST -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-I FORWARD -i $VETH_HOST -p tcp -m multiport --dports 80,443 -j ACCEPT
+-I FORWARD -i $VETH_HOST -p udp --dport 53 -j ACCEPT
+-I FORWARD -i $VETH_HOST -p tcp --dport 53 -j ACCEPT
+-A FORWARD -i $VETH_HOST -j DROP
+EOF
+  egress_enabled=true
+}
+
+disable_build_egress() {
+  local table line
+  for table in filter nat; do
+    while read -r line; do
+      [[ -n "$line" ]] || continue
+      # shellcheck disable=SC2086 # the saved rule is a list of words
+      iptables -w -t "$table" ${line/-A /-D }
+    done < <(iptables -w -t "$table" -S 2>/dev/null | grep -- "--comment $RULE_COMMENT" || true)
+  done
+  ip netns list 2>/dev/null | grep -qw "^$NETNS" && ip -n "$NETNS" route del default 2>/dev/null
+  if [[ -n "$previous_ip_forward" ]]; then
+    echo "$previous_ip_forward" >/proc/sys/net/ipv4/ip_forward
+    previous_ip_forward=""
+  fi
+  if [[ "$egress_enabled" == true ]]; then
+    echo "Build egress off: the namespace has no route out"
+    egress_enabled=false
+  fi
+  return 0
+}
+
+start_dockerd() {
+  log "dockerd inside $NETNS"
+  run_dir=$(mktemp -d /tmp/paymesh-pods.XXXXXX)
+  mkdir -p "$CACHE_DIR/docker-data"
+  export DOCKER_HOST="unix://$run_dir/docker.sock"
+  # nsenter rather than 'ip netns exec': the latter remounts /sys and hides the cgroup mounts.
+  # Own containerd namespaces, so a containerd of the host (if any) never mixes with ours.
+  nsenter --net="/run/netns/$NETNS" /usr/sbin/dockerd \
+    --data-root "$CACHE_DIR/docker-data" --exec-root "$run_dir/exec" \
+    -H "$DOCKER_HOST" --pidfile "$run_dir/dockerd.pid" \
+    --containerd-namespace "$NETNS" --containerd-plugins-namespace "$NETNS-plugins" \
+    >"$run_dir/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  echo "$dockerd_pid" >"$CACHE_DIR/dockerd.pid"
+  local waited=0
+  until "$DOCKER" version >/dev/null 2>&1; do
+    if ! kill -0 "$dockerd_pid" 2>/dev/null || [[ $waited -ge 60 ]]; then
+      tail -n 20 "$run_dir/dockerd.log" >&2
+      cannot_run "dockerd did not start (log above)"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  echo "dockerd $("$DOCKER" version -f '{{.Server.Version}}') up in ${waited}s," \
+    "data root $CACHE_DIR/docker-data, socket $run_dir/docker.sock"
+  "$DOCKER" info -f 'security options: {{.SecurityOptions}}; cgroup driver {{.CgroupDriver}}'
+}
+
+image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+make_runtime_base_image() {
+  log "Runtime base image $RUNTIME_BASE_IMAGE (debootstrap --variant=minbase $DEBIAN_SUITE)"
+  if image_exists "$RUNTIME_BASE_IMAGE"; then
+    echo "cached"
+    return
+  fi
+  local rootfs="$CACHE_DIR/rootfs-$DEBIAN_SUITE-minbase" mirror
+  # The mirror apt uses on this machine.
+  # shellcheck disable=SC2016 # $(REPO_URI) is apt's template syntax, not the shell's
+  mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Release: '"$DEBIAN_SUITE" 'Origin: Debian' 2>/dev/null \
+    | grep -v security | head -n 1)
+  mirror=${mirror:-http://deb.debian.org/debian/}
+  if [[ ! -f "$rootfs/etc/debian_version" ]]; then
+    rm -rf "$rootfs.partial"
+    echo "debootstrap from $mirror"
+    debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs.partial" "$mirror" >"$CACHE_DIR/debootstrap.log" 2>&1 \
+      || { tail -n 20 "$CACHE_DIR/debootstrap.log" >&2; return 1; }
+    mv "$rootfs.partial" "$rootfs"
+  fi
+  tar -C "$rootfs" --numeric-owner --exclude='./var/cache/apt/archives/*.deb' \
+    --exclude='./var/lib/apt/lists/*' --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . \
+    | "$DOCKER" import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      - "$RUNTIME_BASE_IMAGE" >/dev/null
+  echo "imported $RUNTIME_BASE_IMAGE"
+}
+
+make_build_base_image() {
+  log "Build base image $BUILD_BASE_IMAGE (local Debian + Temurin 25 JDK from $TEMURIN_JDK)"
+  if image_exists "$BUILD_BASE_IMAGE"; then
+    echo "cached"
+    return
+  fi
+  "$DOCKER" build -q -f "$HERE/images/temurin-jdk.Dockerfile" --build-arg "BASE_IMAGE=$RUNTIME_BASE_IMAGE" \
+    -t "$BUILD_BASE_IMAGE" "$TEMURIN_JDK" >/dev/null
+  echo "built $BUILD_BASE_IMAGE: $("$DOCKER" run --rm "$BUILD_BASE_IMAGE" java -version 2>&1 | head -n 1)"
+}
+
+make_postgres_image() {
+  log "PostgreSQL image $POSTGRES_IMAGE"
+  echo "NOTE: $POSTGRES_IMAGE substitutes the official postgres image pinned in the StatefulSets:"
+  echo "      Debian bookworm's PostgreSQL on the local base with our entrypoint (same env contract, uid 999)."
+  if image_exists "$POSTGRES_IMAGE"; then
+    echo "cached"
+    return
+  fi
+  "$DOCKER" build -q -f "$HERE/images/postgres.Dockerfile" --build-arg "BASE_IMAGE=$RUNTIME_BASE_IMAGE" \
+    -t "$POSTGRES_IMAGE" "$HERE/images" >/dev/null
+  echo "built $POSTGRES_IMAGE"
+}
+
+# The project's own Dockerfiles, unchanged: only the two base image arguments differ from a
+# user's build. Docker's layer cache makes a rebuild without changes quick.
+build_service_images() {
+  local service
+  for service in "${SERVICES[@]}"; do
+    log "Image paymesh/$service:$IMAGE_TAG from $service/Dockerfile"
+    if [[ ! -f "$ROOT/$service/Dockerfile" ]]; then
+      fail "build paymesh/$service:$IMAGE_TAG ($service/Dockerfile does not exist)"
+      continue
+    fi
+    if "$DOCKER" build -f "$ROOT/$service/Dockerfile" \
+      --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE_IMAGE" \
+      -t "paymesh/$service:$IMAGE_TAG" "$ROOT" >"$run_dir/build-$service.log" 2>&1; then
+      pass "build paymesh/$service:$IMAGE_TAG from the real $service/Dockerfile on local base images"
+    else
+      tail -n 30 "$run_dir/build-$service.log"
+      fail "build paymesh/$service:$IMAGE_TAG (log above)"
+    fi
+  done
+}
+
+# For part 1: the same build with the USER line removed, so the image runs as root like the
+# original setup's images; and a named (non-numeric) user.
+build_images_the_kubelet_must_refuse() {
+  log "Images that must be refused under runAsNonRoot"
+  sed '/^[[:space:]]*USER[[:space:]]/d' "$ROOT/invoice-app/Dockerfile" >"$run_dir/Dockerfile.root-user"
+  "$DOCKER" build -q -f "$run_dir/Dockerfile.root-user" \
+    --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE_IMAGE" \
+    -t "$ROOT_USER_IMAGE" "$ROOT" >/dev/null
+  printf 'FROM %s\nUSER nobody\n' "$RUNTIME_BASE_IMAGE" | "$DOCKER" build -q -t "$NAMED_USER_IMAGE" - >/dev/null
+  echo "$ROOT_USER_IMAGE: user '$("$DOCKER" image inspect -f '{{.Config.User}}' "$ROOT_USER_IMAGE")';" \
+    "$NAMED_USER_IMAGE: user '$("$DOCKER" image inspect -f '{{.Config.User}}' "$NAMED_USER_IMAGE")'"
+}
+
+make_images() {
+  enable_build_egress
+  make_runtime_base_image
+  make_build_base_image
+  make_postgres_image
+  build_service_images
+  if [[ -f "$ROOT/invoice-app/Dockerfile" ]]; then
+    build_images_the_kubelet_must_refuse
+  fi
+  disable_build_egress
+}
+
+report_image_sizes() {
+  log "Image sizes"
+  local image
+  for image in "${SERVICES[@]/#/paymesh/}" "$POSTGRES_IMAGE" "$RUNTIME_BASE_IMAGE" "$BUILD_BASE_IMAGE"; do
+    [[ "$image" == paymesh/* && "$image" != *:* ]] && image="$image:$IMAGE_TAG"
+    if image_exists "$image"; then
+      printf '  %-45s %6d MB\n' "$image" $(($("$DOCKER" image inspect -f '{{.Size}}' "$image") / 1000000))
+    fi
+  done
+}
+
+render_manifests() {
+  log "Render manifests (kubectl kustomize manifests/)"
+  if kubectl kustomize "$ROOT/manifests" >"$run_dir/rendered.yaml" 2>"$run_dir/render.err"; then
+    pass "manifests render with kustomize"
+  else
+    cat "$run_dir/render.err"
+    fail "manifests render with kustomize"
+    return 1
+  fi
+}
+
+# The runner runs inside the namespace, so its probes reach the pods the way the kubelet does
+# from the node: from outside the containers, on the pod IPs.
+run_pods() {
+  log "Pods from the rendered workloads"
+  local output
+  output="$run_dir/runner.out"
+  local secret_arguments=() secret
+  for secret in "${DEPLOY_SECRETS[@]}"; do secret_arguments+=(--secret "$secret"); done
+  set +e
+  nsenter --net="/run/netns/$NETNS" python3 "$HERE/pod_runner.py" \
+    --rendered "$run_dir/rendered.yaml" --docker "$DOCKER" --work "$run_dir" --root "$ROOT" \
+    --image-override "postgres=$POSTGRES_IMAGE" "${secret_arguments[@]}" \
+    --root-image "$ROOT_USER_IMAGE" "container has runAsNonRoot and image will run as root" \
+      "invoice-app's own Dockerfile without its USER line (root)" \
+    --root-image "$NAMED_USER_IMAGE" "image has non-numeric user (nobody), cannot verify user is non-root" \
+      "an image with a named user (USER nobody)" | tee "$output"
+  set -e
+  count_runner_results "$output"
+}
+
+count_runner_results() {
+  local output=$1
+  passed=$((passed + $(grep -c '^PASS: ' "$output" || true)))
+  failed=$((failed + $(grep -c '^FAIL: ' "$output" || true)))
+  if ! grep -q '^RUNNER DONE$' "$output"; then
+    fail "the pod runner finished (it stopped early; output above)"
+  fi
+}
+
+main() {
+  local started
+  started=$(date +%s)
+  parse_arguments "$@"
+  install_prerequisites
+  mkdir -p "$CACHE_DIR"
+  teardown
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  create_network_namespace
+  start_dockerd
+  make_images
+  report_image_sizes
+  if render_manifests; then
+    run_pods
+  fi
+  log "Total time $(($(date +%s) - started))s"
+  summary_and_exit
+}
+
+main "$@"
