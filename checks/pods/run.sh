@@ -238,6 +238,13 @@ start_dockerd() {
 
 image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
+# A cached base image is reused only if it was made from the same recipe files.
+recipe_hash() { cat "$@" | sha256sum | cut -c 1-16; }
+image_is_current() {
+  local image=$1 hash=$2
+  [[ "$("$DOCKER" image inspect -f '{{index .Config.Labels "paymesh.recipe"}}' "$image" 2>/dev/null)" == "$hash" ]]
+}
+
 make_runtime_base_image() {
   log "Runtime base image $RUNTIME_BASE_IMAGE (debootstrap --variant=minbase $DEBIAN_SUITE)"
   if image_exists "$RUNTIME_BASE_IMAGE"; then
@@ -266,12 +273,23 @@ make_runtime_base_image() {
 
 make_build_base_image() {
   log "Build base image $BUILD_BASE_IMAGE (local Debian + Temurin 25 JDK from $TEMURIN_JDK)"
-  if image_exists "$BUILD_BASE_IMAGE"; then
+  local recipe
+  recipe=$(recipe_hash "$HERE/images/temurin-jdk.Dockerfile" "$TEMURIN_JDK/release")
+  if image_is_current "$BUILD_BASE_IMAGE" "$recipe"; then
     echo "cached"
     return
   fi
+  # Dereferenced copy: the installed JDK's cacerts is a symlink into the host's /etc.
+  local staging="$CACHE_DIR/jdk-build-context"
+  rm -rf "$staging"
+  mkdir -p "$staging/extra-ca"
+  cp -rL "$TEMURIN_JDK" "$staging/jdk"
+  find /usr/local/share/ca-certificates -name '*.crt' -exec cp {} "$staging/extra-ca/" \; 2>/dev/null || true
+  echo "extra CA certificates trusted by this machine, added to the build base only:" \
+    "$(cd "$staging/extra-ca" && echo ./*.crt)"
   "$DOCKER" build -q -f "$HERE/images/temurin-jdk.Dockerfile" --build-arg "BASE_IMAGE=$RUNTIME_BASE_IMAGE" \
-    -t "$BUILD_BASE_IMAGE" "$TEMURIN_JDK" >/dev/null
+    --label "paymesh.recipe=$recipe" -t "$BUILD_BASE_IMAGE" "$staging" >/dev/null
+  rm -rf "$staging"
   echo "built $BUILD_BASE_IMAGE: $("$DOCKER" run --rm "$BUILD_BASE_IMAGE" java -version 2>&1 | head -n 1)"
 }
 
@@ -279,12 +297,14 @@ make_postgres_image() {
   log "PostgreSQL image $POSTGRES_IMAGE"
   echo "NOTE: $POSTGRES_IMAGE substitutes the official postgres image pinned in the StatefulSets:"
   echo "      Debian bookworm's PostgreSQL on the local base with our entrypoint (same env contract, uid 999)."
-  if image_exists "$POSTGRES_IMAGE"; then
+  local recipe
+  recipe=$(recipe_hash "$HERE/images/postgres.Dockerfile" "$HERE/images/postgres-entrypoint.sh")
+  if image_is_current "$POSTGRES_IMAGE" "$recipe"; then
     echo "cached"
     return
   fi
   "$DOCKER" build -q -f "$HERE/images/postgres.Dockerfile" --build-arg "BASE_IMAGE=$RUNTIME_BASE_IMAGE" \
-    -t "$POSTGRES_IMAGE" "$HERE/images" >/dev/null
+    --label "paymesh.recipe=$recipe" -t "$POSTGRES_IMAGE" "$HERE/images" >/dev/null
   echo "built $POSTGRES_IMAGE"
 }
 
@@ -304,6 +324,7 @@ build_service_images() {
       pass "build paymesh/$service:$IMAGE_TAG from the real $service/Dockerfile on local base images"
     else
       tail -n 30 "$run_dir/build-$service.log"
+      "$DOCKER" image rm -f "paymesh/$service:$IMAGE_TAG" >/dev/null 2>&1 || true
       fail "build paymesh/$service:$IMAGE_TAG (log above)"
     fi
   done
@@ -328,8 +349,8 @@ make_images() {
   make_build_base_image
   make_postgres_image
   build_service_images
-  if [[ -f "$ROOT/invoice-app/Dockerfile" ]]; then
-    build_images_the_kubelet_must_refuse
+  if image_exists "paymesh/invoice-app:$IMAGE_TAG"; then
+    build_images_the_kubelet_must_refuse || fail "build the images that must be refused (see above)"
   fi
   disable_build_egress
 }
