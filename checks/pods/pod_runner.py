@@ -519,7 +519,7 @@ class Runner:
         flags += ["--dns-option", "ndots:5"]
         return flags
 
-    def start_pod(self, pod: Pod) -> None:
+    def start_pod(self, pod: Pod, kubelet_checks: bool = True) -> None:
         """Refuses (PodRefused) exactly where the kubelet would, before creating anything."""
         containers = pod.spec["containers"]
         if len(containers) != 1:
@@ -536,7 +536,9 @@ class Runner:
                                    + self.docker.run("logs", container_id, check=False).stderr[-2000:])
         container = containers[0]
         image = self.image_for(container)
-        verify_run_as_non_root(pod, container, self.image_user(image))
+        image_user = self.image_user(image)
+        if kubelet_checks:
+            verify_run_as_non_root(pod, container, image_user)
         arguments = self.docker_run_arguments(pod, container, image, prepared, self.network_flags(pod))
         note("docker " + " ".join(arguments))
         pod.container_ids[container["name"]] = self.docker.run(*arguments).stdout.strip()
@@ -707,8 +709,37 @@ class Runner:
         summary = [line for line in result.stdout.splitlines() if re.search(r"\d+ passed, \d+ failed", line)]
         self.results.check(result.returncode == 0,
                            f"test.sh --flow-only passes through the invoice-app and payment-provider pods "
-                           f"and their databases ({summary[-1] if summary else 'no summary'})",
+                           f"({summary[-1] if summary else 'no summary'})",
                            f"exit {result.returncode}")
+
+    def prove_state_in_databases(self) -> None:
+        """An app with DB_URL must really keep its state in its database pod after the flow."""
+        for pod in self.pods:
+            if pod.workload_kind != "Deployment" or not pod.container_ids:
+                continue
+            container = pod.spec["containers"][0]
+            url = next((v.get("value", "") for v in container.get("env") or [] if v["name"] == "DB_URL"), "")
+            match = re.fullmatch(r"jdbc:postgresql://([^:/]+)(?::\d+)?/([^?]+).*", url)
+            if not match:
+                note(f"{pod.name}: no DB_URL in the pod spec, so no database to check")
+                continue
+            host, database = match.groups()
+            database_pod = next((p for p in self.pods if host in self.service_aliases.get(p.name, [])), None)
+            if database_pod is None or not database_pod.container_ids:
+                self.results.check(False, f"{pod.name}: its database {host} runs as a pod")
+                continue
+            query = (f"select (select count(*) from pg_stat_activity where datname = current_database() "
+                     f"and client_addr = '{pod.address}') || ' ' || "
+                     f"(select coalesce(sum(n_tup_ins + n_tup_upd), 0) from pg_stat_user_tables)")
+            database_container = next(iter(database_pod.container_ids.values()))
+            result = self.docker.run("exec", database_container, "sh", "-c",
+                                     f'psql -U "$POSTGRES_USER" -d {database} -Atc "{query}"', check=False)
+            counts = result.stdout.split()
+            connections, rows = (int(counts[0]), int(counts[1])) if len(counts) == 2 else (0, 0)
+            self.results.check(connections > 0 and rows > 0,
+                               f"{pod.name} keeps its state in {database_pod.name} (database {database}: "
+                               f"{connections} connections from {pod.address}, {rows} rows written)",
+                               result.stderr.strip())
 
     def report_memory(self) -> None:
         print("\nPod memory after the flow (cgroup usage as docker stats reports it; process RSS):")
@@ -747,12 +778,37 @@ class Runner:
             self.start_pod(pod)
         except PodRefused as refusal:
             message = str(refusal)
-            created = self.docker.inspect("container", f"k8s_{spec['containers'][0]['name']}_{pod.name}_{pod.namespace}")
+            name = f"k8s_{spec['containers'][0]['name']}_{pod.name}_{pod.namespace}"
+            created = self.docker.inspect("container", name)
             self.results.check(expected in message and created is None,
                                f"{description} + runAsNonRoot is refused, nothing created: "
                                f"CreateContainerConfigError: {message}")
+            self.prove_docker_alone_runs_it_as_root(pod, description)
             return
         self.results.check(False, f"{description} + runAsNonRoot is refused", "the pod was started")
+
+    def prove_docker_alone_runs_it_as_root(self, pod: Pod, description: str) -> None:
+        """Docker has no runAsNonRoot: the same flags without the runner's check start the process
+        as whatever the image says, which is why the runner does the kubelet's part."""
+        try:
+            self.start_pod(pod, kubelet_checks=False)
+            container_id = pod.container_ids[pod.spec["containers"][0]["name"]]
+            time.sleep(1)
+            details = self.docker.inspect("container", container_id)
+            pid = details["State"]["Pid"]
+            uid = "exited"
+            if pid:
+                uid = next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Uid:"))
+            user = details["Config"].get("User") or ""
+            expected_uid = "0" if user in ("", "0") or user.startswith("0:") else None
+            note(f"without the check, Docker starts {description} with user '{user}': process uid {uid}")
+            if expected_uid is not None:
+                self.results.check(uid == expected_uid,
+                                   f"Docker alone starts {description} as uid {uid}: runAsNonRoot is "
+                                   f"enforced by this runner, as the kubelet does, not by the runtime")
+        finally:
+            for container_id in pod.container_ids.values():
+                self.docker.run("rm", "-f", container_id, check=False)
 
     # ---- main
 
@@ -779,6 +835,7 @@ class Runner:
             self.run_flow()
         else:
             self.results.check(False, "test.sh --flow-only through the pods", "the app pods did not start")
+        self.prove_state_in_databases()
         self.report_memory()
         print()
         for image, expected, description in self.arguments.root_image:
