@@ -260,6 +260,10 @@ class Runner:
     # ---- start
 
     def create_network(self) -> None:
+        # Leftovers of an interrupted run would block the fixed container names.
+        leftovers = self.docker.run("ps", "-aq", "--filter", "label=paymesh-pods=1").stdout.split()
+        if leftovers:
+            self.docker.run("rm", "-f", *leftovers)
         self.docker.run("network", "rm", NETWORK_NAME, check=False)
         self.docker.run("network", "create", "--subnet", NETWORK_SUBNET, NETWORK_NAME)
         note(f"network {NETWORK_NAME} {NETWORK_SUBNET}: one pod network; Service names are DNS "

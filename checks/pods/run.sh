@@ -29,6 +29,9 @@ readonly LINK_HOST_ADDRESS=10.231.77.1
 readonly LINK_NAMESPACE_ADDRESS=10.231.77.2
 readonly LINK_SUBNET=10.231.77.0/30
 readonly RULE_COMMENT=paymesh-pods-build-egress
+# One run at a time on a machine: the namespace, veth and rules have fixed names.
+readonly LOCK_FILE=/run/paymesh-pods.lock
+readonly LOCK_WAIT_SECONDS=3600
 
 # Local stand-ins for the public base images (names say they are local).
 readonly RUNTIME_BASE_IMAGE=paymesh-local/debian:bookworm-minbase
@@ -111,6 +114,25 @@ install_prerequisites() {
   [[ -x "$DOCKER" && -x /usr/sbin/dockerd ]] || cannot_run "docker.io did not install dockerd"
   [[ -d "$TEMURIN_JDK" ]] || cannot_run "no Temurin 25 JDK at $TEMURIN_JDK for the build base image"
   echo "dockerd: $(/usr/sbin/dockerd --version)"
+}
+
+take_machine_lock() {
+  exec 9>"$LOCK_FILE"
+  if ! flock -n 9; then
+    echo "Another pods check is running on this machine; waiting up to ${LOCK_WAIT_SECONDS}s for it"
+    flock -w "$LOCK_WAIT_SECONDS" 9 || cannot_run "another pods check still holds $LOCK_FILE"
+  fi
+}
+
+# Run directories of earlier runs that were killed before their trap ran (we hold the lock, so
+# none of them is in use).
+remove_stale_run_directories() {
+  local stale
+  for stale in /tmp/paymesh-pods.*; do
+    [[ -d "$stale" ]] || continue
+    grep -o " ${stale}/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n 1 umount -l 2>/dev/null || true
+    rm -rf "$stale"
+  done
 }
 
 # Everything this run created, in reverse order; safe to call twice and on a half-made state,
@@ -428,7 +450,9 @@ main() {
   parse_arguments "$@"
   install_prerequisites
   mkdir -p "$CACHE_DIR"
+  take_machine_lock
   teardown
+  remove_stale_run_directories
   trap teardown EXIT
   trap 'exit 130' INT TERM
   create_network_namespace
