@@ -221,6 +221,7 @@ class Runner:
             note(f"{workload['kind']} {pod.namespace}/{metadata['name']}: "
                  f"{workload['spec'].get('replicas', 1)} replicas in the spec, one pod {pod.name} "
                  f"at {pod.address} here")
+            self.note_cluster_only_fields(workload)
         for service in self.services:
             namespace = service["metadata"].get("namespace", "default")
             selector = service["spec"].get("selector") or {}
@@ -237,6 +238,26 @@ class Runner:
             if service["spec"].get("clusterIP") == "None" and pod.workload_kind == "StatefulSet":
                 aliases.append(f"{pod.name}.{fqdn}")
             self.check_service_ports(service, pod)
+
+    @staticmethod
+    def note_cluster_only_fields(workload: dict) -> None:
+        """Fields that only a cluster acts on: named, so nobody thinks they were exercised here."""
+        template = workload["spec"]["template"]
+        spec = template["spec"]
+        present = [key for key in ("strategy", "updateStrategy", "minReadySeconds") if key in workload["spec"]]
+        present += [key for key in ("affinity", "topologySpreadConstraints", "nodeSelector", "tolerations",
+                                    "priorityClassName", "serviceAccountName") if key in spec]
+        if spec.get("automountServiceAccountToken") is not False:
+            present.append("service account token (automounted: not emulated)")
+        for container in spec.get("containers") or []:
+            present += [f"{container['name']}.{key}" for key in ("lifecycle",) if key in container]
+            requests = (container.get("resources") or {}).get("requests") or {}
+            if "memory" in requests:
+                present.append(f"{container['name']}.requests.memory (scheduling only)")
+        annotations = template.get("metadata", {}).get("annotations") or {}
+        present += [f"annotation {key}" for key in annotations]
+        if present:
+            note("cluster-only, not acted on here: " + ", ".join(present))
 
     def address(self, number: int) -> str:
         network = NETWORK_SUBNET.split("/")[0].rsplit(".", 1)[0]
@@ -395,8 +416,8 @@ class Runner:
                                                      "persistentVolumeClaim": template}
         fs_group = (pod.spec.get("securityContext") or {}).get("fsGroup")
         for mount in container.get("volumeMounts") or []:
-            if mount.get("subPath") or mount.get("subPathExpr"):
-                raise PodRefused(f"volumeMount {mount['name']}: subPath is not supported by this runner")
+            if mount.get("subPathExpr"):
+                raise PodRefused(f"volumeMount {mount['name']}: subPathExpr is not supported by this runner")
             volume = volumes.get(mount["name"])
             if volume is None:
                 raise PodRefused(f"volume {mount['name']} is not defined in the pod")
@@ -413,8 +434,22 @@ class Runner:
                 kind = "emptyDir" if "emptyDir" in volume else "PVC"
                 if mount["name"] not in prepared:
                     prepared[mount["name"]] = self.prepare_volume(pod, mount["name"], fs_group, kind)
-                flags += ["--mount", f"type=volume,source={prepared[mount['name']]},destination={target},"
-                                     f"volume-nocopy=true{read_only}"]
+                if mount.get("subPath"):
+                    # Docker 20.10 has no volume subpath: bind the subdirectory, created as the
+                    # kubelet creates it on first use.
+                    root = self.docker.inspect("volume", prepared[mount["name"]])["Mountpoint"]
+                    source = os.path.normpath(os.path.join(root, mount["subPath"]))
+                    if not source.startswith(root + os.sep):
+                        raise PodRefused(f"volumeMount {mount['name']}: subPath escapes the volume")
+                    if not os.path.isdir(source):
+                        os.makedirs(source)
+                        os.chmod(source, 0o2777 if fs_group is not None else 0o777)
+                        if fs_group is not None:
+                            os.chown(source, 0, fs_group)
+                    flags += ["--mount", f"type=bind,source={source},destination={target}{read_only}"]
+                else:
+                    flags += ["--mount", f"type=volume,source={prepared[mount['name']]},destination={target},"
+                                         f"volume-nocopy=true{read_only}"]
             elif "secret" in volume:
                 name = volume["secret"]["secretName"]
                 keys = ["username", "password"]

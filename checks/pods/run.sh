@@ -356,7 +356,8 @@ build_service_images() {
       fail "build paymesh/$service:$IMAGE_TAG ($service/Dockerfile does not exist)"
       continue
     fi
-    if "$DOCKER" build -f "$ROOT/$service/Dockerfile" \
+    # BuildKit, the builder users get from current Docker (cache mounts, parallel stages).
+    if DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain -f "$ROOT/$service/Dockerfile" \
       --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE_IMAGE" \
       -t "paymesh/$service:$IMAGE_TAG" "$ROOT" >"$run_dir/build-$service.log" 2>&1; then
       pass "build paymesh/$service:$IMAGE_TAG from the real $service/Dockerfile on local base images"
@@ -373,7 +374,7 @@ build_service_images() {
 build_images_the_kubelet_must_refuse() {
   log "Images that must be refused under runAsNonRoot"
   sed '/^[[:space:]]*USER[[:space:]]/d' "$ROOT/invoice-app/Dockerfile" >"$run_dir/Dockerfile.root-user"
-  "$DOCKER" build -q -f "$run_dir/Dockerfile.root-user" \
+  DOCKER_BUILDKIT=1 "$DOCKER" build -q -f "$run_dir/Dockerfile.root-user" \
     --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE_IMAGE" \
     -t "$ROOT_USER_IMAGE" "$ROOT" >/dev/null
   printf 'FROM %s\nUSER nobody\n' "$RUNTIME_BASE_IMAGE" | "$DOCKER" build -q -t "$NAMED_USER_IMAGE" - >/dev/null
