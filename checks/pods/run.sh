@@ -8,7 +8,7 @@
 #                                           on a machine where no container runtime can be had,
 #                                           say so and exit 0 instead of failing (never in CI)
 # Needs root (network namespaces, dockerd). Caches under .work/pods/ make a second run fast.
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
@@ -50,12 +50,12 @@ DOCKER=/usr/bin/docker
 run_dir=""
 dockerd_pid=""
 previous_ip_forward=""
-egress_enabled=false
 skip_without_runtime=false
 passed=0
 failed=0
+current_step="start"
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { current_step=$*; printf '\n==> %s\n' "$*"; }
 pass() { printf 'PASS: %s\n' "$*"; passed=$((passed + 1)); }
 fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
 
@@ -78,6 +78,15 @@ parse_arguments() {
     echo "CI=true: --skip-without-runtime is ignored, the pods check never skips in CI" >&2
     skip_without_runtime=false
   fi
+}
+
+# A step that stops the run still ends with a FAIL line and the summary (the trap tears down).
+# shellcheck disable=SC2317 # called by the ERR trap
+on_error() {
+  local status=$1 line=$2
+  trap - ERR
+  fail "$current_step (exit $status at run.sh line $line; output above)"
+  summary_and_exit
 }
 
 # Either we cannot run containers here (say what and why), or we must fail.
@@ -138,6 +147,7 @@ remove_stale_run_directories() {
 # Everything this run created, in reverse order; safe to call twice and on a half-made state,
 # and at the start to clear what an interrupted earlier run left.
 teardown() {
+  trap - ERR
   set +e
   if [[ -n "$run_dir" && -S "$run_dir/docker.sock" && -n "$dockerd_pid" ]]; then
     local containers
@@ -208,7 +218,6 @@ enable_build_egress() {
 -I FORWARD -i $VETH_HOST -p tcp --dport 53 -j ACCEPT
 -A FORWARD -i $VETH_HOST -j DROP
 EOF
-  egress_enabled=true
 }
 
 disable_build_egress() {
@@ -224,10 +233,6 @@ disable_build_egress() {
   if [[ -n "$previous_ip_forward" ]]; then
     echo "$previous_ip_forward" >/proc/sys/net/ipv4/ip_forward
     previous_ip_forward=""
-  fi
-  if [[ "$egress_enabled" == true ]]; then
-    echo "Build egress off: the namespace has no route out"
-    egress_enabled=false
   fi
   return 0
 }
@@ -392,6 +397,7 @@ make_images() {
     build_images_the_kubelet_must_refuse || fail "build the images that must be refused (see above)"
   fi
   disable_build_egress
+  echo "Build egress off: the namespace has no route out"
 }
 
 report_image_sizes() {
@@ -431,7 +437,7 @@ run_pods() {
     --root-image "$ROOT_USER_IMAGE" "container has runAsNonRoot and image will run as root" \
       "invoice-app's own Dockerfile without its USER line (root)" \
     --root-image "$NAMED_USER_IMAGE" "image has non-numeric user (nobody), cannot verify user is non-root" \
-      "an image with a named user (USER nobody)" | tee "$output"
+      "an image with a named user (USER nobody)" | tee "$output" || true
   set -e
   count_runner_results "$output"
 }
@@ -455,6 +461,7 @@ main() {
   teardown
   remove_stale_run_directories
   trap teardown EXIT
+  trap 'on_error $? $LINENO' ERR
   trap 'exit 130' INT TERM
   create_network_namespace
   start_dockerd
