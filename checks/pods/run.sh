@@ -400,6 +400,32 @@ make_images() {
   echo "Build egress off: the namespace has no route out"
 }
 
+# What the pods rely on from the images themselves: a numeric non-root user (so the kubelet can
+# verify runAsNonRoot even without runAsUser) and no build tools or sources in the final stage.
+check_service_images() {
+  log "What the service images contain"
+  local service image user container build_files
+  for service in "${SERVICES[@]}"; do
+    image="paymesh/$service:$IMAGE_TAG"
+    image_exists "$image" || continue
+    user=$("$DOCKER" image inspect -f '{{.Config.User}}' "$image")
+    if [[ "$user" =~ ^[1-9][0-9]*(:[0-9]+)?$ ]]; then
+      pass "$image declares a numeric non-root user ($user)"
+    else
+      fail "$image declares a numeric non-root user (it says '$user')"
+    fi
+    container=$("$DOCKER" create "$image")
+    build_files=$("$DOCKER" export "$container" | tar -t \
+      | grep -E '(^|/)(javac|jlink|jmod|jar|mvn|mvnw|gcc|make)$|/\.m2/|(^|/)src/main/|\.jmod$' || true)
+    "$DOCKER" rm "$container" >/dev/null
+    if [[ -z "$build_files" ]]; then
+      pass "$image has no build tools or sources (javac, jlink, jar, Maven, .m2, src/)"
+    else
+      fail "$image has no build tools or sources: $(head -n 5 <<<"$build_files" | tr '\n' ' ')"
+    fi
+  done
+}
+
 report_image_sizes() {
   log "Image sizes"
   local image
@@ -466,6 +492,7 @@ main() {
   create_network_namespace
   start_dockerd
   make_images
+  check_service_images
   report_image_sizes
   if render_manifests; then
     run_pods
