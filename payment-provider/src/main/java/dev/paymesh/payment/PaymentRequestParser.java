@@ -30,13 +30,16 @@ final class PaymentRequestParser {
     static final String NO_CURRENCY = "could not retrieve payment currency";
 
     private static final int MAX_DECIMALS = 2;
+    // The limits of the payments table, checked here so that both stores refuse the same requests.
+    static final int MAX_ID_LENGTH = 255;
+    private static final BigDecimal VALUE_LIMIT = new BigDecimal("1000000000000000");
 
     private PaymentRequestParser() {
     }
 
     static Payment parse(String body) {
         JsonObject json = readObject(body);
-        String id = text(json, "id", NO_ID);
+        String id = id(text(json, "id", NO_ID));
         BigDecimal value = amount(json);
         Currency currency = currency(text(json, "currency", NO_CURRENCY));
         return new Payment(id, value, currency);
@@ -80,6 +83,16 @@ final class PaymentRequestParser {
         return text;
     }
 
+    private static String id(String id) {
+        if (id.length() > MAX_ID_LENGTH) {
+            throw new BadRequestException("payment id must be at most " + MAX_ID_LENGTH + " characters");
+        }
+        if (id.indexOf('\u0000') >= 0) {
+            throw new BadRequestException("payment id must not contain the NUL character");
+        }
+        return id;
+    }
+
     private static BigDecimal amount(JsonObject json) {
         JsonValue value = field(json, "value");
         if (value.getValueType() == JsonValue.ValueType.NULL) {
@@ -97,6 +110,9 @@ final class PaymentRequestParser {
         }
         if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
             throw new BadRequestException("payment value must have at most 2 decimal places");
+        }
+        if (amount.compareTo(VALUE_LIMIT) >= 0) {
+            throw new BadRequestException("payment value must be less than " + VALUE_LIMIT.toPlainString());
         }
         return amount;
     }

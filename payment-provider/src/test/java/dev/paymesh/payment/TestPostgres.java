@@ -1,0 +1,118 @@
+package dev.paymesh.payment;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import javax.sql.DataSource;
+
+import io.helidon.config.Config;
+import io.helidon.config.ConfigSources;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+/**
+ * Real PostgreSQL servers for the tests, run from the embedded binaries (no Docker). One shared
+ * server hands out a fresh empty database per caller; a test that stops the server starts its own.
+ */
+final class TestPostgres {
+
+    static final String USER = "postgres";
+
+    private static final AtomicInteger DATABASES = new AtomicInteger();
+    private static EmbeddedPostgres shared;
+
+    private TestPostgres() {
+    }
+
+    /** The shared server, started on first use and stopped when the test JVM exits. */
+    static synchronized EmbeddedPostgres shared() {
+        if (shared == null) {
+            shared = start(null, 0);
+        }
+        return shared;
+    }
+
+    /** Creates an empty database on the shared server and returns its JDBC URL. */
+    static String newDatabase() {
+        String name = "payments_" + DATABASES.incrementAndGet();
+        execute(shared().getPostgresDatabase(), "CREATE DATABASE " + name);
+        return jdbcUrl(shared(), name);
+    }
+
+    /** The URL of a database on the server, over the IPv4 loopback only. */
+    static String jdbcUrl(EmbeddedPostgres server, String database) {
+        return "jdbc:postgresql://127.0.0.1:" + server.getPort() + "/" + database;
+    }
+
+    /**
+     * Starts a server; with a data directory and a port it can be stopped and started again on the
+     * same data, as a database pod restarting on its volume would.
+     */
+    static EmbeddedPostgres start(Path dataDirectory, int port) {
+        try {
+            EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
+                    .setPGStartupWait(Duration.ofSeconds(30))
+                    .setServerConfig("listen_addresses", "127.0.0.1")
+                    // Small, so that a few servers fit beside each other on a build machine.
+                    .setServerConfig("max_connections", "60")
+                    .setServerConfig("shared_buffers", "16MB");
+            if (dataDirectory != null) {
+                builder.setDataDirectory(dataDirectory).setCleanDataDirectory(false);
+            }
+            if (port != 0) {
+                builder.setPort(port);
+            }
+            return builder.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void execute(DataSource dataSource, String sql) {
+        try (Connection connection = dataSource.getConnection(); Statement statement = connection.createStatement()) {
+            statement.execute(sql);
+        } catch (SQLException e) {
+            throw new IllegalStateException(sql, e);
+        }
+    }
+
+    static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Configuration of a payment-provider on a free local port using the database at the URL, with
+     * short timeouts so that an outage shows within a second; extra entries override the defaults.
+     */
+    static Config providerConfig(String jdbcUrl, Map<String, String> extra) {
+        Map<String, String> values = new HashMap<>(Map.of(
+                "server.port", "0",
+                "server.host", "127.0.0.1",
+                "db.url", jdbcUrl,
+                "db.user", USER,
+                "db.password", "",
+                "db.pool.max-size", "8",
+                "db.pool.connection-timeout-millis", "500",
+                "db.socket-timeout-seconds", "5",
+                "db.migration.connect-retries", "0"));
+        values.putAll(extra);
+        return Config.just(ConfigSources.create(values));
+    }
+
+    static DatabaseSettings settings(String jdbcUrl) {
+        return DatabaseSettings.from(providerConfig(jdbcUrl, Map.of()).get("db")).orElseThrow();
+    }
+}
