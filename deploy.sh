@@ -1,0 +1,646 @@
+#!/usr/bin/env bash
+# Builds both services and deploys them with Istio, Prometheus and Kiali.
+#
+#   ./deploy.sh                  use the kind cluster "paymesh" (created when it does not exist);
+#                                the gateway answers at http://localhost:8080
+#   ./deploy.sh --context NAME   use an existing kubectl context instead (minikube, k3d, kind, any
+#                                cluster); the same as KUBE_CONTEXT=NAME
+#   ./deploy.sh --delete         remove it all: the kind cluster; with --context, everything this
+#                                script installed in that cluster (Istio included)
+#   ./deploy.sh --help
+#
+# Environment:
+#   KUBE_CONTEXT    the kubectl context to use, like --context
+#   IMAGE_LOAD      how the images reach the cluster: kind, minikube, k3d, registry or none;
+#                   guessed from the context name (kind-*, k3d-*, minikube) when unset
+#   IMAGE_REGISTRY  for IMAGE_LOAD=registry: a prefix the cluster pulls from, such as
+#                   registry.example.com/team; the images are pushed there (docker login first)
+#   WAIT_TIMEOUT    how long to wait for each rollout (default 600s)
+#
+# Running it again changes nothing that is already in place; a rebuilt image restarts its pods.
+set -Eeuo pipefail
+
+# --- Pinned versions: the only place to change them ---------------------------------------------
+readonly ISTIO_VERSION=1.31.4
+# The kind release this is tested with, and its own default node image (Kubernetes 1.36).
+readonly KIND_VERSION=v0.32.0
+readonly KIND_NODE_IMAGE="kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+# Prometheus and Kiali come from samples/addons of the Istio release above, which pins their images.
+# PostgreSQL (postgres:17.5-bookworm) is pinned in manifests/.
+readonly APP_VERSION=1.0.0
+# -------------------------------------------------------------------------------------------------
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly ROOT
+readonly KIND_CLUSTER=paymesh
+readonly WORK_DIR="$ROOT/.work"
+readonly ISTIO_DIR="$WORK_DIR/istio-$ISTIO_VERSION"
+readonly ISTIOCTL="$ISTIO_DIR/bin/istioctl"
+readonly ISTIO_VERIFIED_MARKER="$ISTIO_DIR/.sha256-verified"
+readonly OVERLAY_DIR="$WORK_DIR/deploy/registry-overlay"
+readonly WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
+# module, namespace, database Secret, database user
+readonly SERVICES=(
+  "invoice-app invoice invoice-db-credentials invoice_db"
+  "payment-provider payment payment-db-credentials payment_db"
+)
+readonly APP_NAMESPACES=(invoice payment)
+readonly PROBE_NAMESPACE=paymesh-probe
+
+action=deploy
+mode=kind
+context=""
+image_load=""
+manifests_source="$ROOT/manifests"
+total_steps=0
+step_number=0
+step_title="start-up"
+step_hint=""
+changed_modules=()
+download_dir=""
+
+usage() {
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+}
+
+die() {
+  printf 'deploy.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+usage_error() {
+  printf 'deploy.sh: %s (see ./deploy.sh --help)\n' "$*" >&2
+  exit 2
+}
+
+step() {
+  step_number=$((step_number + 1))
+  step_title=$1
+  step_hint=$2
+  printf '\n[%d/%d] %s ...\n' "$step_number" "$total_steps" "$step_title"
+}
+
+on_error() {
+  local status=$1 line=$2
+  trap - ERR
+  printf '\nFAILED at step [%d/%d] %s (exit status %d, deploy.sh line %d).\n' \
+    "$step_number" "$total_steps" "$step_title" "$status" "$line" >&2
+  if [[ -n "$step_hint" ]]; then
+    printf 'To look at:\n%s\n' "$step_hint" >&2
+  fi
+  printf 'Fix the cause and run the same command again: the steps already done are skipped or repeated harmlessly.\n' >&2
+  exit "$status"
+}
+trap 'on_error $? $LINENO' ERR
+
+remove_partial_download() {
+  if [[ -n "$download_dir" ]]; then
+    rm -rf "$download_dir"
+  fi
+}
+trap remove_partial_download EXIT
+
+# kubectl and istioctl always name the context, so the user's current context never matters.
+kc() { kubectl --context "$context" "$@"; }
+istioctl_pinned() { "$ISTIOCTL" --context "$context" "$@"; }
+
+parse_arguments() {
+  local context_argument="${KUBE_CONTEXT:-}"
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --context)
+        [[ $# -ge 2 && -n "$2" ]] || usage_error "--context needs a context name"
+        context_argument=$2
+        shift 2
+        ;;
+      --context=*)
+        context_argument=${1#--context=}
+        [[ -n "$context_argument" ]] || usage_error "--context needs a context name"
+        shift
+        ;;
+      --delete) action=delete; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage_error "unknown argument '$1'" ;;
+    esac
+  done
+  if [[ -n "$context_argument" ]]; then
+    mode=context
+    context=$context_argument
+  else
+    mode=kind
+    context="kind-$KIND_CLUSTER"
+  fi
+}
+
+# How the images reach the cluster's nodes; set IMAGE_LOAD to override the guess.
+choose_image_load() {
+  if [[ -n "${IMAGE_LOAD:-}" ]]; then
+    image_load=$IMAGE_LOAD
+  elif [[ "$mode" == kind || "$context" == kind-* ]]; then
+    image_load=kind
+  elif [[ "$context" == k3d-* ]]; then
+    image_load=k3d
+  elif [[ "$context" == minikube ]]; then
+    image_load=minikube
+  elif [[ -n "${IMAGE_REGISTRY:-}" ]]; then
+    image_load=registry
+  else
+    cat >&2 <<EOF
+deploy.sh: context '$context' is not a kind, k3d or minikube cluster, so its nodes cannot see the
+images built here. Choose one:
+  IMAGE_REGISTRY=registry.example.com/team ./deploy.sh --context $context
+      pushes paymesh/invoice-app and paymesh/payment-provider under that prefix (run docker login
+      first) and deploys them from there; the cluster must be allowed to pull from it
+  IMAGE_LOAD=minikube ./deploy.sh --context $context
+      for a minikube profile whose name differs from "minikube" (the context is named after it)
+  IMAGE_LOAD=none ./deploy.sh --context $context
+      when the cluster already sees this Docker engine's images (Docker Desktop's Kubernetes)
+EOF
+    exit 1
+  fi
+  case "$image_load" in
+    kind | minikube | k3d | none) ;;
+    registry) [[ -n "${IMAGE_REGISTRY:-}" ]] || die "IMAGE_LOAD=registry needs IMAGE_REGISTRY (e.g. registry.example.com/team)" ;;
+    *) die "IMAGE_LOAD must be kind, minikube, k3d, registry or none (got '$image_load')" ;;
+  esac
+}
+
+# --- step: prerequisites --------------------------------------------------------------------------
+
+missing=()
+require_tool() {
+  local tool=$1 how=$2
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool: $how")
+}
+
+check_prerequisites() {
+  missing=()
+  local kind_how="$KIND_VERSION from https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+  # What each run needs: deploy builds images and downloads Istio; --delete of the kind cluster needs
+  # kind and Docker only; --delete on a context needs kubectl and the Istio release (for istioctl).
+  local needs_docker=false needs_istio_download=false needs_kubectl=false
+  if [[ "$action" == deploy ]]; then
+    needs_docker=true; needs_istio_download=true; needs_kubectl=true
+  elif [[ "$mode" == kind ]]; then
+    needs_docker=true
+    require_tool kind "$kind_how"
+  else
+    needs_istio_download=true; needs_kubectl=true
+  fi
+  if [[ "$needs_kubectl" == true ]]; then
+    require_tool kubectl "https://kubernetes.io/docs/tasks/tools/ (within one minor version of Kubernetes 1.36)"
+  fi
+  if [[ "$needs_docker" == true ]]; then
+    require_tool docker "https://docs.docker.com/get-started/get-docker/ (Docker Desktop, or Docker Engine on Linux)"
+  fi
+  if [[ "$needs_istio_download" == true ]]; then
+    require_tool curl "your package manager (apt-get install curl, brew install curl)"
+    require_tool tar "your package manager"
+    if ! command -v sha256sum >/dev/null 2>&1 && ! command -v shasum >/dev/null 2>&1; then
+      missing+=("sha256sum or shasum: coreutils on Linux; macOS ships shasum")
+    fi
+  fi
+  if [[ "$action" == deploy ]]; then
+    require_tool openssl "your package manager (apt-get install openssl); it makes the database passwords"
+    case "$image_load" in
+      kind) require_tool kind "$kind_how" ;;
+      minikube) require_tool minikube "https://minikube.sigs.k8s.io/docs/start/" ;;
+      k3d) require_tool k3d "https://k3d.io/#installation" ;;
+      *) ;;
+    esac
+  fi
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    printf 'Missing tools (name: where to get it):\n' >&2
+    printf '  %s\n' "${missing[@]}" >&2
+    exit 1
+  fi
+
+  if [[ "$needs_docker" == true ]] && ! docker info >/dev/null 2>&1; then
+    die "docker is installed but its engine does not answer ('docker info' failed): start Docker Desktop or the Docker service (sudo systemctl start docker), and check that your user may use it"
+  fi
+  if command -v kind >/dev/null 2>&1; then
+    local kind_found
+    kind_found=$(kind version 2>/dev/null || echo "kind (version unknown)")
+    if [[ "$kind_found" != "kind $KIND_VERSION "* ]]; then
+      echo "note: found '$kind_found'; this project is tested with kind $KIND_VERSION"
+    fi
+  fi
+  if [[ "$action" == deploy ]] && ! command -v jq >/dev/null 2>&1; then
+    echo "note: jq is not installed; deploy.sh does not need it, ./test.sh does (https://jqlang.org/download/)"
+  fi
+  if [[ "$action" == deploy ]]; then
+    local file files=(manifests/kustomization.yaml mesh/kustomization.yaml mesh/istio-install.yaml
+      invoice-app/Dockerfile payment-provider/Dockerfile)
+    if [[ "$mode" == kind ]]; then files+=(manifests/kind-cluster.yaml); fi
+    for file in "${files[@]}"; do
+      [[ -f "$ROOT/$file" ]] || die "$file is missing from this checkout"
+    done
+  fi
+  if [[ "$mode" == kind ]]; then
+    echo "target: kind cluster '$KIND_CLUSTER' (context $context)"
+  else
+    kubectl config get-contexts "$context" >/dev/null 2>&1 \
+      || die "kubectl has no context named '$context' (see: kubectl config get-contexts)"
+    echo "target: existing context '$context'"
+  fi
+  if [[ "$action" == deploy ]]; then
+    echo "images reach the cluster by: $image_load"
+  fi
+}
+
+# --- step: cluster --------------------------------------------------------------------------------
+
+prepare_cluster() {
+  if [[ "$mode" == kind ]]; then
+    if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+      echo "kind cluster '$KIND_CLUSTER' exists: using it"
+      if ! kubectl config get-contexts "$context" >/dev/null 2>&1; then
+        kind export kubeconfig --name "$KIND_CLUSTER"
+      fi
+    else
+      kind create cluster --name "$KIND_CLUSTER" --image "$KIND_NODE_IMAGE" \
+        --config "$ROOT/manifests/kind-cluster.yaml" --wait 180s
+    fi
+  else
+    kubectl config get-contexts "$context" >/dev/null 2>&1 \
+      || die "kubectl has no context named '$context' (see: kubectl config get-contexts)"
+  fi
+  kc version
+  kc wait --for=condition=Ready nodes --all --timeout=180s
+}
+
+# --- step: istioctl -------------------------------------------------------------------------------
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | awk '{print $1}'
+  else
+    shasum -a 256 "$1" | awk '{print $1}'
+  fi
+}
+
+# The release archive's name, as Istio's own download script builds it.
+istio_archive_name() {
+  local os arch
+  case "$(uname -s)" in
+    Linux) os=linux ;;
+    Darwin) os=osx ;;
+    *) die "Istio publishes istioctl archives for Linux and macOS only (this is $(uname -s))" ;;
+  esac
+  case "$(uname -m)" in
+    x86_64 | amd64) arch=amd64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) die "no Istio release archive for the architecture $(uname -m)" ;;
+  esac
+  if [[ "$os" == osx && "$arch" == amd64 ]]; then
+    echo "istio-$ISTIO_VERSION-osx.tar.gz"
+  else
+    echo "istio-$ISTIO_VERSION-$os-$arch.tar.gz"
+  fi
+}
+
+# Downloads the pinned Istio release into .work/ once. The checksum file comes from the same release
+# page, so it proves the archive arrived whole and unaltered in transit, not who published it.
+fetch_istio() {
+  if [[ -x "$ISTIOCTL" && -f "$ISTIO_VERIFIED_MARKER" ]]; then
+    echo "istioctl $ISTIO_VERSION is cached in ${ISTIO_DIR#"$ROOT"/}"
+    return 0
+  fi
+  local archive url expected actual
+  archive=$(istio_archive_name)
+  url="https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$archive"
+  mkdir -p "$WORK_DIR"
+  download_dir=$(mktemp -d "$WORK_DIR/istio-download.XXXXXX")
+  echo "downloading $url"
+  curl -fsSL --retry 3 -o "$download_dir/$archive" "$url"
+  curl -fsSL --retry 3 -o "$download_dir/$archive.sha256" "$url.sha256"
+  expected=$(awk 'NR == 1 {print $1}' "$download_dir/$archive.sha256")
+  [[ "$expected" =~ ^[0-9a-f]{64}$ ]] || die "$url.sha256 holds no SHA-256 checksum"
+  actual=$(sha256_of "$download_dir/$archive")
+  [[ "$actual" == "$expected" ]] || die "checksum mismatch for $archive: expected $expected, got $actual"
+  echo "sha256 verified: $actual"
+  tar -xzf "$download_dir/$archive" -C "$download_dir"
+  [[ -x "$download_dir/istio-$ISTIO_VERSION/bin/istioctl" ]] || die "$archive has no bin/istioctl"
+  rm -rf "$ISTIO_DIR"
+  mv "$download_dir/istio-$ISTIO_VERSION" "$ISTIO_DIR"
+  rm -rf "$download_dir"
+  download_dir=""
+  echo "$actual  $archive" >"$ISTIO_VERIFIED_MARKER"
+  "$ISTIOCTL" version --remote=false
+}
+
+# --- step: Istio ----------------------------------------------------------------------------------
+
+install_istio() {
+  local running_image
+  running_image=$(kc -n istio-system get deployment istiod \
+    -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null || true)
+  if [[ "$running_image" == *":$ISTIO_VERSION"* ]]; then
+    echo "istiod $ISTIO_VERSION already runs; re-applying the install config"
+  else
+    istioctl_pinned x precheck
+  fi
+  istioctl_pinned install -y -f "$ROOT/mesh/istio-install.yaml"
+  kc -n istio-system rollout status deployment/istiod --timeout="$WAIT_TIMEOUT"
+  kc -n istio-system rollout status deployment/istio-ingressgateway --timeout="$WAIT_TIMEOUT"
+}
+
+# --- step: namespaces and database credentials ----------------------------------------------------
+
+# With IMAGE_REGISTRY the manifests are applied through a generated overlay that renames the images.
+prepare_manifests_source() {
+  if [[ "$image_load" != registry ]]; then
+    manifests_source="$ROOT/manifests"
+    return 0
+  fi
+  local registry=${IMAGE_REGISTRY%/} entry module
+  mkdir -p "$OVERLAY_DIR"
+  {
+    echo "# Generated by deploy.sh for IMAGE_REGISTRY=$registry; not committed."
+    echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+    echo "kind: Kustomization"
+    echo "resources:"
+    echo "  - ../../../manifests"
+    echo "images:"
+    for entry in "${SERVICES[@]}"; do
+      read -r module _ <<<"$entry"
+      echo "  - name: paymesh/$module"
+      echo "    newName: $registry/paymesh/$module"
+    done
+  } >"$OVERLAY_DIR/kustomization.yaml"
+  manifests_source=$OVERLAY_DIR
+}
+
+# Prints the Namespace objects of the rendered manifests (Kustomize output: one object per
+# '---'-separated document, top-level keys at column 0).
+namespace_documents() {
+  kubectl kustomize "$manifests_source" | awk '
+    function flush() { if (is_namespace) printf "---\n%s", doc; doc = ""; is_namespace = 0 }
+    /^---$/ { flush(); next }
+    { doc = doc $0 "\n"; if ($0 == "kind: Namespace") is_namespace = 1 }
+    END { flush() }'
+}
+
+# A Secret is created only when it does not exist: the password of a running database is never
+# replaced. 'kubectl create' (not apply) refuses to overwrite one that appeared meanwhile, and the
+# password goes from openssl to kubectl through a pipe, never on a command line or on disk.
+ensure_db_secret() {
+  local namespace=$1 name=$2 user=$3
+  if kc -n "$namespace" get secret "$name" >/dev/null 2>&1; then
+    echo "secret $namespace/$name exists: kept as it is"
+    return 0
+  fi
+  openssl rand -hex 24 | tr -d '\n' \
+    | kc -n "$namespace" create secret generic "$name" \
+      --from-literal=username="$user" --from-file=password=/dev/stdin
+}
+
+create_namespaces_and_secrets() {
+  local namespaces entry module namespace secret user
+  namespaces=$(namespace_documents)
+  [[ -n "$namespaces" ]] || die "kubectl kustomize manifests/ renders no Namespace"
+  kc apply -f - <<<"$namespaces"
+  for entry in "${SERVICES[@]}"; do
+    read -r module namespace secret user <<<"$entry"
+    ensure_db_secret "$namespace" "$secret" "$user"
+  done
+}
+
+# --- step: images ---------------------------------------------------------------------------------
+
+image_of() { echo "paymesh/$1:$APP_VERSION"; }
+
+build_images() {
+  local entry module image before after
+  changed_modules=()
+  for entry in "${SERVICES[@]}"; do
+    read -r module _ <<<"$entry"
+    image=$(image_of "$module")
+    before=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+    docker build -f "$ROOT/$module/Dockerfile" -t "$image" "$ROOT"
+    after=$(docker image inspect --format '{{.Id}}' "$image")
+    if [[ -n "$before" && "$before" != "$after" ]]; then
+      changed_modules+=("$module")
+    fi
+    echo "$image: ${after#sha256:}"
+  done
+}
+
+load_images() {
+  local entry module images=() image registry
+  for entry in "${SERVICES[@]}"; do
+    read -r module _ <<<"$entry"
+    images+=("$(image_of "$module")")
+  done
+  case "$image_load" in
+    kind)
+      kind load docker-image --name "${context#kind-}" "${images[@]}"
+      ;;
+    minikube)
+      for image in "${images[@]}"; do
+        minikube --profile "$context" image load "$image"
+      done
+      ;;
+    k3d)
+      k3d image import --cluster "${context#k3d-}" "${images[@]}"
+      ;;
+    registry)
+      registry=${IMAGE_REGISTRY%/}
+      for image in "${images[@]}"; do
+        docker tag "$image" "$registry/$image"
+        docker push "$registry/$image"
+      done
+      ;;
+    none)
+      echo "IMAGE_LOAD=none: the cluster is expected to see this Docker engine's images"
+      ;;
+  esac
+}
+
+# --- step: mesh config and workloads --------------------------------------------------------------
+
+wait_for_rollouts() {
+  local namespace workload workloads
+  for namespace in "${APP_NAMESPACES[@]}"; do
+    # StatefulSets (the databases) first: the services become ready only once they reach them.
+    workloads=$(kc -n "$namespace" get statefulsets,deployments -o name)
+    for workload in $workloads; do
+      kc -n "$namespace" rollout status "$workload" --timeout="$WAIT_TIMEOUT"
+    done
+  done
+}
+
+apply_workloads() {
+  local entry module namespace existing=()
+  for entry in "${SERVICES[@]}"; do
+    read -r module namespace _ <<<"$entry"
+    if kc -n "$namespace" get deployment "$module" >/dev/null 2>&1; then
+      existing+=("$module")
+    fi
+  done
+  # The mesh policies go in before the workloads, so no pod ever serves without them.
+  kc apply -k "$ROOT/mesh"
+  kc apply -k "$manifests_source"
+  # Same tag, new image: running pods keep the old one until they are replaced.
+  for entry in "${SERVICES[@]}"; do
+    read -r module namespace _ <<<"$entry"
+    if [[ " ${changed_modules[*]} " == *" $module "* && " ${existing[*]} " == *" $module "* ]]; then
+      echo "image of $module changed: restarting its pods"
+      kc -n "$namespace" rollout restart "deployment/$module"
+    fi
+  done
+  wait_for_rollouts
+}
+
+# --- step: addons ---------------------------------------------------------------------------------
+
+install_addons() {
+  kc apply -f "$ISTIO_DIR/samples/addons/prometheus.yaml"
+  kc apply -f "$ISTIO_DIR/samples/addons/kiali.yaml"
+  kc -n istio-system rollout status deployment/prometheus --timeout="$WAIT_TIMEOUT"
+  kc -n istio-system rollout status deployment/kiali --timeout="$WAIT_TIMEOUT"
+}
+
+# --- summary --------------------------------------------------------------------------------------
+
+print_summary() {
+  local address url
+  if [[ "$mode" == kind ]]; then
+    url="http://localhost:8080"
+  else
+    address=$(kc -n istio-system get service istio-ingressgateway \
+      -o jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}' 2>/dev/null || true)
+    url=${address:+http://$address}
+  fi
+  echo
+  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $APP_VERSION, Prometheus, Kiali."
+  if [[ -n "$url" ]]; then
+    echo "invoice-app answers through the gateway at $url/invoices"
+    echo "  curl $url/invoices"
+  else
+    echo "The gateway has no external address here; reach it with"
+    echo "  kubectl --context $context -n istio-system port-forward svc/istio-ingressgateway 8080:80"
+    echo "and then http://localhost:8080/invoices"
+  fi
+  echo "Check the flow and the isolation:"
+  if [[ -n "$url" ]]; then
+    echo "  KUBE_CONTEXT=$context INVOICE_URL=$url ./test.sh"
+  else
+    echo "  KUBE_CONTEXT=$context ./test.sh    (it opens a port-forward to the gateway itself)"
+  fi
+  echo "Open Kiali (the graph shows the traffic of the last minutes, so run ./test.sh first):"
+  echo "  ${ISTIOCTL#"$ROOT"/} dashboard kiali --context $context"
+  echo "  or: kubectl --context $context -n istio-system port-forward svc/kiali 20001:20001, then http://localhost:20001"
+  if [[ "$mode" == kind ]]; then
+    echo "Remove it all: ./deploy.sh --delete"
+  else
+    echo "Remove it all: ./deploy.sh --delete --context $context"
+  fi
+}
+
+# --- delete ---------------------------------------------------------------------------------------
+
+delete_from_context() {
+  step "Removing Prometheus and Kiali" "kubectl --context $context -n istio-system get all"
+  kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/kiali.yaml"
+  kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/prometheus.yaml"
+
+  step "Removing the mesh config and the application namespaces" \
+    "kubectl --context $context get namespaces; kubectl --context $context -n invoice get all,pvc"
+  kc delete namespace "$PROBE_NAMESPACE" --ignore-not-found
+  if kc get crd authorizationpolicies.security.istio.io >/dev/null 2>&1; then
+    kc delete --ignore-not-found -k "$ROOT/mesh"
+  fi
+  # Deleting the namespaces removes everything in them, the database volumes and Secrets included.
+  kc delete --ignore-not-found --timeout="$WAIT_TIMEOUT" -k "$ROOT/manifests"
+
+  step "Uninstalling Istio $ISTIO_VERSION" "kubectl --context $context -n istio-system get all; kubectl --context $context get crds | grep istio.io"
+  if kc get namespace istio-system >/dev/null 2>&1 \
+    || kc get crd authorizationpolicies.security.istio.io >/dev/null 2>&1; then
+    istioctl_pinned uninstall --purge -y
+    kc delete namespace istio-system --ignore-not-found --timeout="$WAIT_TIMEOUT"
+  else
+    echo "no Istio found in this cluster"
+  fi
+}
+
+main_delete() {
+  if [[ "$mode" == kind ]]; then
+    total_steps=2
+    step "Checking prerequisites" ""
+    check_prerequisites
+    step "Deleting the kind cluster '$KIND_CLUSTER'" "kind get clusters; docker ps -a --filter label=io.x-k8s.kind.cluster=$KIND_CLUSTER"
+    kind delete cluster --name "$KIND_CLUSTER"
+    echo "The images paymesh/*:$APP_VERSION stay in Docker; remove them with:"
+    echo "  docker image rm paymesh/invoice-app:$APP_VERSION paymesh/payment-provider:$APP_VERSION"
+  else
+    total_steps=5
+    step "Checking prerequisites" ""
+    check_prerequisites
+    step "Fetching istioctl $ISTIO_VERSION (for the uninstall and the addon manifests)" \
+      "curl -fsSLI https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$(istio_archive_name)"
+    fetch_istio
+    delete_from_context
+  fi
+  echo
+  echo "Removed."
+}
+
+main_deploy() {
+  total_steps=9
+  step "Checking prerequisites" ""
+  check_prerequisites
+
+  if [[ "$mode" == kind ]]; then
+    step "Preparing the kind cluster '$KIND_CLUSTER' (Kubernetes from $KIND_NODE_IMAGE)" \
+      "kind get clusters; docker ps --filter label=io.x-k8s.kind.cluster=$KIND_CLUSTER; kind export logs --name $KIND_CLUSTER"
+  else
+    step "Checking the cluster of context '$context'" \
+      "kubectl config get-contexts; kubectl --context $context get nodes"
+  fi
+  prepare_cluster
+
+  step "Fetching istioctl $ISTIO_VERSION" \
+    "curl -fsSLI https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$(istio_archive_name)"
+  fetch_istio
+
+  step "Installing Istio $ISTIO_VERSION" \
+    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe pods; ${ISTIOCTL#"$ROOT"/} --context $context x precheck"
+  install_istio
+
+  step "Creating the namespaces and the database credentials" \
+    "kubectl kustomize manifests/; kubectl --context $context get namespaces --show-labels; kubectl --context $context -n invoice get secrets"
+  prepare_manifests_source
+  create_namespaces_and_secrets
+
+  step "Building the images paymesh/invoice-app and paymesh/payment-provider:$APP_VERSION" \
+    "the docker build output above; docker build -f invoice-app/Dockerfile ."
+  build_images
+
+  step "Making the images available to the cluster ($image_load)" \
+    "docker image ls paymesh/*; for kind: docker exec $KIND_CLUSTER-control-plane crictl images"
+  load_images
+
+  step "Applying the mesh config and the workloads, waiting for every rollout" \
+    "kubectl --context $context get pods -n invoice -n payment; kubectl --context $context -n invoice describe pods; kubectl --context $context -n invoice logs deployment/invoice-app --all-containers; kubectl --context $context get events -A --sort-by=.lastTimestamp"
+  apply_workloads
+
+  step "Installing Prometheus and Kiali (Istio $ISTIO_VERSION samples/addons)" \
+    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment kiali prometheus"
+  install_addons
+
+  print_summary
+}
+
+main() {
+  parse_arguments "$@"
+  cd "$ROOT"
+  if [[ "$action" == deploy ]]; then
+    choose_image_load
+    main_deploy
+  else
+    main_delete
+  fi
+}
+
+main "$@"
