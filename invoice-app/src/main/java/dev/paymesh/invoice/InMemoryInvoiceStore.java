@@ -1,22 +1,52 @@
 package dev.paymesh.invoice;
 
 import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Currency;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.UnaryOperator;
 
 /** Invoices in this process only, seeded like the original service: for a laptop and for tests. */
 public final class InMemoryInvoiceStore implements InvoiceStore {
 
+    /** The claim lease when none is given: far above any payment call. */
+    static final Duration DEFAULT_LEASE = Duration.ofSeconds(60);
+
+    /** One stored invoice with its claim: the owner and since when, null when not PAYING. */
+    private record Entry(Invoice invoice, String owner, Instant claimedAt, boolean outcomeUnknown) {
+        Entry moved(Invoice.State state, String newOwner, Instant at, boolean unknown) {
+            return new Entry(invoice.withState(state), newOwner, at, unknown);
+        }
+    }
+
     private final ReentrantLock lock = new ReentrantLock();
-    private final TreeMap<String, Invoice> invoices = new TreeMap<>();
+    private final TreeMap<String, Entry> invoices = new TreeMap<>();
+    private final Duration lease;
+    private final Clock clock;
+
+    public InMemoryInvoiceStore() {
+        this(DEFAULT_LEASE, Clock.systemUTC());
+    }
+
+    public InMemoryInvoiceStore(Duration lease, Clock clock) {
+        this.lease = Objects.requireNonNull(lease, "lease");
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
 
     /** A store holding the three invoices every installation starts with. */
     public static InMemoryInvoiceStore seeded() {
-        InMemoryInvoiceStore store = new InMemoryInvoiceStore();
+        return seeded(DEFAULT_LEASE, Clock.systemUTC());
+    }
+
+    public static InMemoryInvoiceStore seeded(Duration lease, Clock clock) {
+        InMemoryInvoiceStore store = new InMemoryInvoiceStore(lease, clock);
         store.create(unpaid("I1", "12.15", "EUR"));
         store.create(unpaid("I2", "10.25", "GBP"));
         store.create(unpaid("I3", "66.13", "DKK"));
@@ -32,6 +62,7 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
         lock.lock();
         try {
             return invoices.values().stream()
+                    .map(Entry::invoice)
                     .filter(invoice -> paid.map(wanted -> invoice.isPaid() == wanted).orElse(true))
                     .toList();
         } finally {
@@ -43,7 +74,7 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     public Optional<Invoice> find(String id) {
         lock.lock();
         try {
-            return Optional.ofNullable(invoices.get(id));
+            return Optional.ofNullable(invoices.get(id)).map(Entry::invoice);
         } finally {
             lock.unlock();
         }
@@ -53,44 +84,66 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     public boolean create(Invoice invoice) {
         lock.lock();
         try {
-            return invoices.putIfAbsent(invoice.id(), invoice) == null;
+            return invoices.putIfAbsent(invoice.id(), new Entry(invoice, null, null, false)) == null;
         } finally {
             lock.unlock();
         }
     }
 
     @Override
-    public List<Invoice> claimUnpaid() {
+    public List<Claimed> claimUnpaid(String owner) {
+        Objects.requireNonNull(owner, "owner");
         lock.lock();
         try {
-            List<Invoice> claimed = new ArrayList<>();
-            for (Invoice invoice : invoices.values()) {
-                if (invoice.state() == Invoice.State.UNPAID) {
-                    claimed.add(invoice.withState(Invoice.State.PAYING));
+            Instant now = clock.instant();
+            List<Claimed> claimed = new ArrayList<>();
+            for (Entry entry : invoices.values()) {
+                if (claimable(entry, now)) {
+                    claimed.add(new Claimed(entry.invoice().withState(Invoice.State.PAYING), entry.outcomeUnknown()));
                 }
             }
-            claimed.forEach(invoice -> invoices.put(invoice.id(), invoice));
+            for (Claimed claim : claimed) {
+                invoices.computeIfPresent(claim.invoice().id(), (id, entry) ->
+                        entry.moved(Invoice.State.PAYING, owner, now, entry.outcomeUnknown()));
+            }
             return claimed;
         } finally {
             lock.unlock();
         }
     }
 
-    @Override
-    public void markPaid(String id) {
-        move(id, Invoice.State.PAID);
+    private boolean claimable(Entry entry, Instant now) {
+        return switch (entry.invoice().state()) {
+            case UNPAID -> true;
+            case PAYING -> !entry.claimedAt().plus(lease).isAfter(now);
+            case PAID -> false;
+        };
     }
 
     @Override
-    public void release(String id) {
-        move(id, Invoice.State.UNPAID);
+    public boolean startPayment(String id, String owner) {
+        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.PAYING, owner, clock.instant(), true));
     }
 
-    private void move(String id, Invoice.State to) {
+    @Override
+    public boolean markPaid(String id, String owner) {
+        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.PAID, owner, entry.claimedAt(), false));
+    }
+
+    @Override
+    public boolean release(String id, String owner, boolean outcomeUnknown) {
+        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.UNPAID, null, null, outcomeUnknown));
+    }
+
+    private boolean changeClaimed(String id, String owner, UnaryOperator<Entry> change) {
         lock.lock();
         try {
-            invoices.computeIfPresent(id, (key, invoice) ->
-                    invoice.state() == Invoice.State.PAYING ? invoice.withState(to) : invoice);
+            Entry entry = invoices.get(id);
+            if (entry == null || entry.invoice().state() != Invoice.State.PAYING || !entry.owner().equals(owner)) {
+                return false;
+            }
+            invoices.put(id, change.apply(entry));
+            return true;
         } finally {
             lock.unlock();
         }

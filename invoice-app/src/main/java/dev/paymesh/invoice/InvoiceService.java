@@ -84,7 +84,9 @@ final class InvoiceService implements HttpService {
                     .add("error", failure.error());
             failed.add(entry);
         }
-        Status status = report.failed().isEmpty() ? Status.OK_200 : Status.BAD_GATEWAY_502;
+        // A store that could not record an outcome is the more urgent news: 503 over 502.
+        Status status = report.storeUnavailable() ? Status.SERVICE_UNAVAILABLE_503
+                : report.failed().isEmpty() ? Status.OK_200 : Status.BAD_GATEWAY_502;
         JsonResponses.send(response, status, JSON.createObjectBuilder()
                 .add("paid", paid)
                 .add("failed", failed)

@@ -3,49 +3,82 @@ package dev.paymesh.invoice;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 import io.helidon.http.Headers;
 
 /**
  * Pays every unpaid invoice: claims them atomically, pays them concurrently with a bounded number
- * in flight, and marks each one paid only after payment-provider said so. An invoice whose outcome
- * is unknown after a timeout is looked up before anything else happens to it; if that also fails it
- * goes back to unpaid, which is safe because payment-provider charges an invoice id only once.
+ * in flight, and marks each one paid only after payment-provider said so.
+ *
+ * <p>An invoice whose outcome is unknown (a timeout, or a run that died or lost its database after
+ * sending the payment) is looked up with GET /payments/{id} before anything else happens to it: a
+ * recorded payment marks it paid, a 404 lets it be paid, and no answer leaves it unpaid and still
+ * unknown for the next run. Sending twice would also be safe, as payment-provider charges an invoice
+ * id only once; looking first avoids relying on that.
  */
 final class PayRun {
 
-    /** The outcome of a run: ids paid, and the invoices that were not, with why. */
-    record Report(List<String> paid, List<Failure> failed) { }
+    private static final Logger LOGGER = Logger.getLogger(PayRun.class.getName());
 
-    /** One invoice left unpaid, and why. */
-    record Failure(String invoiceId, String error) { }
+    /** The outcome of a run: ids paid, and the invoices that were not, with why. */
+    record Report(List<String> paid, List<Failure> failed) {
+        /** True when some invoice failed because its store could not be written: a 503, not a 502. */
+        boolean storeUnavailable() {
+            return failed.stream().anyMatch(Failure::storeUnavailable);
+        }
+    }
+
+    /** One invoice left unpaid or unrecorded, and why. */
+    record Failure(String invoiceId, String error, boolean storeUnavailable) {
+        Failure(String invoiceId, String error) {
+            this(invoiceId, error, false);
+        }
+    }
+
+    /** What became of one claimed invoice: paid (failure null), failed, or taken over by another run. */
+    private record Outcome(boolean paid, Failure failure) {
+        static final Outcome PAID = new Outcome(true, null);
+        static final Outcome TAKEN_OVER = new Outcome(false, null);
+    }
+
+    private static final String STORE_DOWN = "the invoice database is unavailable; the invoice stays claimed"
+            + " and is checked with payment-provider once the claim lease runs out";
 
     private final InvoiceStore store;
     private final PaymentClient client;
     private final int maxInFlight;
     private final PaymentMetrics metrics;
+    private final String instance;
 
-    PayRun(InvoiceStore store, PaymentClient client, int maxInFlight, PaymentMetrics metrics) {
+    PayRun(InvoiceStore store, PaymentClient client, int maxInFlight, PaymentMetrics metrics, String instance) {
         this.store = store;
         this.client = client;
         this.maxInFlight = maxInFlight;
         this.metrics = metrics;
+        this.instance = instance;
     }
 
+    /** Claims and pays; a store that cannot even be asked for the claim fails the whole run. */
     Report payAllUnpaid(Headers incoming) throws InterruptedException {
-        List<Invoice> claimed = store.claimUnpaid();
+        // Unique per run, so two runs in one replica never act on each other's claims.
+        String owner = instance + "/" + UUID.randomUUID();
+        List<InvoiceStore.Claimed> claimed = store.claimUnpaid(owner);
         Semaphore inFlight = new Semaphore(maxInFlight);
-        List<Future<Failure>> outcomes = new ArrayList<>(claimed.size());
+        List<Future<Outcome>> outcomes = new ArrayList<>(claimed.size());
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
-            for (Invoice invoice : claimed) {
+            for (InvoiceStore.Claimed claim : claimed) {
                 inFlight.acquire();
                 outcomes.add(executor.submit(() -> {
                     try {
-                        return payOne(invoice, incoming);
+                        return payOne(claim, owner, incoming);
                     } finally {
                         inFlight.release();
                     }
@@ -55,46 +88,90 @@ final class PayRun {
         List<String> paid = new ArrayList<>();
         List<Failure> failed = new ArrayList<>();
         for (int i = 0; i < claimed.size(); i++) {
-            Failure failure = result(outcomes.get(i), claimed.get(i));
-            if (failure == null) {
-                paid.add(claimed.get(i).id());
-            } else {
-                failed.add(failure);
+            Outcome outcome = result(outcomes.get(i), claimed.get(i).invoice(), owner);
+            if (outcome.paid()) {
+                paid.add(claimed.get(i).invoice().id());
+            } else if (outcome.failure() != null) {
+                failed.add(outcome.failure());
             }
         }
         failed.sort(Comparator.comparing(Failure::invoiceId));
         return new Report(paid, failed);
     }
 
-    private Failure result(Future<Failure> outcome, Invoice invoice) {
+    private Outcome result(Future<Outcome> outcome, Invoice invoice, String owner) throws InterruptedException {
         try {
             return outcome.get();
-        } catch (Exception e) {
-            // payOne never throws on purpose; an invoice must still not stay claimed if it did.
-            store.release(invoice.id());
-            return new Failure(invoice.id(), "internal error while paying");
+        } catch (ExecutionException e) {
+            // payOne never throws on purpose. How far it got is not known, so the invoice goes back
+            // as unknown, to be looked up first; if even that fails, the lease returns it.
+            LOGGER.log(Level.WARNING, "paying invoice " + invoice.id() + " failed", e.getCause());
+            try {
+                store.release(invoice.id(), owner, true);
+            } catch (RuntimeException releaseFailed) {
+                LOGGER.log(Level.FINE, "could not release invoice " + invoice.id(), releaseFailed);
+            }
+            return new Outcome(false, new Failure(invoice.id(), "internal error while paying"));
         }
     }
 
-    /** Returns null when paid, otherwise why not. Leaves the invoice PAID or UNPAID, never PAYING. */
-    private Failure payOne(Invoice invoice, Headers incoming) {
-        metrics.attempted();
-        PaymentClient.Result result = client.pay(invoice, incoming);
-        if (result instanceof PaymentClient.Result.Unknown) {
+    /** Leaves the invoice PAID or UNPAID; PAYING only while the store cannot be written. */
+    private Outcome payOne(InvoiceStore.Claimed claim, String owner, Headers incoming) {
+        Invoice invoice = claim.invoice();
+        try {
+            if (!store.startPayment(invoice.id(), owner)) {
+                // Our claim outlived its lease and another run took the invoice over: it is theirs.
+                LOGGER.info(() -> "invoice " + invoice.id() + " was taken over by another pay run");
+                return Outcome.TAKEN_OVER;
+            }
+        } catch (StoreUnavailableException e) {
+            // Nothing was sent; the invoice stays claimed until the lease runs out.
+            return new Outcome(false, new Failure(invoice.id(), STORE_DOWN, true));
+        }
+        PaymentClient.Result result = null;
+        if (claim.outcomeUnknown()) {
             result = client.reconcile(invoice, incoming);
+            if (result instanceof PaymentClient.Result.NotPaid) {
+                result = null; // payment-provider has nothing for it: pay it now
+            }
         }
+        if (result == null) {
+            metrics.attempted();
+            result = client.pay(invoice, incoming);
+            if (result instanceof PaymentClient.Result.Unknown) {
+                result = client.reconcile(invoice, incoming);
+            }
+        }
+        try {
+            return record(invoice, owner, result);
+        } catch (StoreUnavailableException e) {
+            // startPayment marked the outcome unknown in the store, so whoever claims the invoice
+            // after the lease asks payment-provider first and never pays it twice.
+            String what = result instanceof PaymentClient.Result.Paid
+                    ? "paid at payment-provider, but " : "not paid, and ";
+            return new Outcome(false, new Failure(invoice.id(), what + STORE_DOWN, true));
+        }
+    }
+
+    private Outcome record(Invoice invoice, String owner, PaymentClient.Result result) {
         if (result instanceof PaymentClient.Result.Paid) {
-            store.markPaid(invoice.id());
+            if (!store.markPaid(invoice.id(), owner)) {
+                // The run that took it over looks it up first and finds it paid.
+                LOGGER.warning(() -> "invoice " + invoice.id() + " was paid but taken over by another pay run"
+                        + " before it could be marked; that run records it");
+            }
             metrics.succeeded();
-            return null;
+            return Outcome.PAID;
         }
-        store.release(invoice.id());
+        boolean unknown = result instanceof PaymentClient.Result.Unknown;
+        store.release(invoice.id(), owner, unknown);
         metrics.failed();
         String reason = switch (result) {
             case PaymentClient.Result.NotPaid notPaid -> notPaid.reason();
-            case PaymentClient.Result.Unknown unknown -> unknown.reason() + "; it will be checked on the next run";
+            case PaymentClient.Result.Unknown stillUnknown ->
+                    stillUnknown.reason() + "; it will be checked on the next run";
             case PaymentClient.Result.Paid ignored -> throw new IllegalStateException("unreachable");
         };
-        return new Failure(invoice.id(), reason);
+        return new Outcome(false, new Failure(invoice.id(), reason));
     }
 }

@@ -78,7 +78,11 @@ public class PaymentClient {
         }
     }
 
-    /** Asks whether payment-provider recorded a payment for the invoice: after a timeout. */
+    /**
+     * Asks whether payment-provider recorded a payment for the invoice, when an earlier attempt has
+     * no known outcome. Only a 200 (paid) or a 404 (nothing recorded) is an answer; anything else,
+     * an unreachable provider included, leaves the outcome unknown.
+     */
     public Result reconcile(Invoice invoice, Headers incoming) {
         HttpClientRequest request = client.get("/payments/" + invoice.id());
         forwardTracing(incoming, request);
@@ -92,7 +96,11 @@ public class PaymentClient {
             }
             return new Result.Unknown("payment-provider answered " + code + " when asked about the payment");
         } catch (RuntimeException e) {
-            return failure(e);
+            if (isTimeout(e)) {
+                return new Result.Unknown("payment-provider did not answer in time when asked about the payment");
+            }
+            return new Result.Unknown("payment-provider unreachable at " + baseUrl
+                    + " when asked about the payment: " + rootMessage(e));
         }
     }
 

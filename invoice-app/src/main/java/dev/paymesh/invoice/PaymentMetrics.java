@@ -14,9 +14,9 @@ final class PaymentMetrics {
         attempted = registry.getOrCreate(Counter.builder("payments_attempted")
                 .description("Payments sent to payment-provider"));
         succeeded = registry.getOrCreate(Counter.builder("payments_succeeded")
-                .description("Payments payment-provider confirmed; the invoice is paid"));
+                .description("Invoices payment-provider confirmed as paid, after a payment or by looking one up"));
         failed = registry.getOrCreate(Counter.builder("payments_failed")
-                .description("Payments that failed or whose outcome stayed unknown; the invoice stays unpaid"));
+                .description("Invoices a pay run left unpaid: refused, unreachable, or with an outcome still unknown"));
     }
 
     void attempted() {

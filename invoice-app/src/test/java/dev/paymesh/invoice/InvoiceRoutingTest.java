@@ -229,18 +229,23 @@ class InvoiceRoutingTest {
         }
 
         @Override
-        public java.util.List<Invoice> claimUnpaid() {
-            return store.claimUnpaid();
+        public java.util.List<Claimed> claimUnpaid(String owner) {
+            return store.claimUnpaid(owner);
         }
 
         @Override
-        public void markPaid(String id) {
-            store.markPaid(id);
+        public boolean startPayment(String id, String owner) {
+            return store.startPayment(id, owner);
         }
 
         @Override
-        public void release(String id) {
-            store.release(id);
+        public boolean markPaid(String id, String owner) {
+            return store.markPaid(id, owner);
+        }
+
+        @Override
+        public boolean release(String id, String owner, boolean outcomeUnknown) {
+            return store.release(id, owner, outcomeUnknown);
         }
     }
 

@@ -1,0 +1,212 @@
+package dev.paymesh.invoice;
+
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Currency;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import org.junit.jupiter.api.Test;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.contains;
+import static org.hamcrest.Matchers.empty;
+import static org.hamcrest.Matchers.is;
+
+/**
+ * What every {@link InvoiceStore} promises; each implementation runs these same tests through a
+ * subclass that says how to make a store holding the seed.
+ */
+abstract class InvoiceStoreContract {
+
+    static final Duration LONG_LEASE = Duration.ofHours(1);
+
+    /** A store holding only the three seed invoices, whose claims last {@code lease}. */
+    abstract InvoiceStore seededStore(Duration lease);
+
+    static Invoice invoice(String id, String value, String currency) {
+        return new Invoice(id, new BigDecimal(value), Currency.getInstance(currency), Invoice.State.UNPAID);
+    }
+
+    private static List<String> ids(List<InvoiceStore.Claimed> claimed) {
+        return claimed.stream().map(claim -> claim.invoice().id()).toList();
+    }
+
+    private static Invoice.State state(InvoiceStore store, String id) {
+        return store.find(id).orElseThrow().state();
+    }
+
+    @Test
+    void holdsTheSeedExactly() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        assertThat(store.list(Optional.empty()), is(List.of(
+                invoice("I1", "12.15", "EUR"), invoice("I2", "10.25", "GBP"), invoice("I3", "66.13", "DKK"))));
+    }
+
+    @Test
+    void createKeepsTheAmountAsGivenAndRefusesATakenId() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        assertThat(store.create(invoice("N1", "7.50", "EUR")), is(true));
+        assertThat(store.create(invoice("N2", "3", "GBP")), is(true));
+        assertThat(store.create(invoice("N1", "1.00", "USD")), is(false));
+        assertThat(store.create(invoice("I1", "1.00", "USD")), is(false));
+        // BigDecimal.equals compares the scale too: 7.50 is not 7.5.
+        assertThat(store.find("N1"), is(Optional.of(invoice("N1", "7.50", "EUR"))));
+        assertThat(store.find("N2"), is(Optional.of(invoice("N2", "3", "GBP"))));
+        assertThat(store.find("I1"), is(Optional.of(invoice("I1", "12.15", "EUR"))));
+        assertThat(store.find("nope"), is(Optional.empty()));
+    }
+
+    @Test
+    void listsOrderedByIdAndFiltersByPaid() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        List<String> extra = List.of("b", "B", "a-1", "a_1", "a.1", "10", "9", "Z");
+        extra.forEach(id -> store.create(invoice(id, "1", "EUR")));
+        List<String> expected = new ArrayList<>(extra);
+        expected.addAll(List.of("I1", "I2", "I3"));
+        Collections.sort(expected);
+        assertThat(store.list(Optional.empty()).stream().map(Invoice::id).toList(), is(expected));
+
+        store.claimUnpaid("run-1");
+        store.markPaid("b", "run-1");
+        store.release("Z", "run-1", false);
+        assertThat(store.list(Optional.of(true)), is(List.of(
+                new Invoice("b", BigDecimal.ONE, Currency.getInstance("EUR"), Invoice.State.PAID))));
+        List<Invoice> unpaid = store.list(Optional.of(false));
+        assertThat(unpaid.size(), is(expected.size() - 1));
+        assertThat("a claimed invoice still reads as unpaid", unpaid.getFirst().state(), is(Invoice.State.PAYING));
+        assertThat(state(store, "Z"), is(Invoice.State.UNPAID));
+    }
+
+    @Test
+    void aClaimTakesEveryUnpaidInvoiceOnce() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        List<InvoiceStore.Claimed> claimed = store.claimUnpaid("run-1");
+        assertThat(ids(claimed), is(List.of("I1", "I2", "I3")));
+        assertThat(claimed.getFirst().invoice(),
+                is(new Invoice("I1", new BigDecimal("12.15"), Currency.getInstance("EUR"), Invoice.State.PAYING)));
+        assertThat(claimed.stream().noneMatch(InvoiceStore.Claimed::outcomeUnknown), is(true));
+        assertThat(store.claimUnpaid("run-2"), is(empty()));
+        assertThat(store.claimUnpaid("run-1"), is(empty()));
+        assertThat(state(store, "I2"), is(Invoice.State.PAYING));
+        assertThat(store.find("I2").orElseThrow().isPaid(), is(false));
+    }
+
+    @Test
+    void onlyTheOwnerOfAClaimMovesTheInvoice() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        store.claimUnpaid("run-1");
+        assertThat(store.startPayment("I1", "run-2"), is(false));
+        assertThat(store.markPaid("I1", "run-2"), is(false));
+        assertThat(store.release("I2", "run-2", false), is(false));
+        assertThat(state(store, "I1"), is(Invoice.State.PAYING));
+        assertThat(state(store, "I2"), is(Invoice.State.PAYING));
+
+        assertThat(store.startPayment("I1", "run-1"), is(true));
+        assertThat(store.markPaid("I1", "run-1"), is(true));
+        assertThat(store.release("I2", "run-1", false), is(true));
+        assertThat(state(store, "I1"), is(Invoice.State.PAID));
+        assertThat(state(store, "I2"), is(Invoice.State.UNPAID));
+        // Neither a paid nor a released invoice is claimed any more, so its former owner cannot move it.
+        assertThat(store.release("I1", "run-1", false), is(false));
+        assertThat(store.markPaid("I2", "run-1"), is(false));
+        assertThat(store.startPayment("I2", "run-1"), is(false));
+        assertThat(state(store, "I1"), is(Invoice.State.PAID));
+        assertThat(state(store, "I2"), is(Invoice.State.UNPAID));
+        assertThat(store.markPaid("nope", "run-1"), is(false));
+
+        assertThat(ids(store.claimUnpaid("run-3")), is(List.of("I2")));
+    }
+
+    @Test
+    void aPaidInvoiceIsNeverClaimedAgainEvenPastTheLease() {
+        InvoiceStore store = seededStore(Duration.ZERO);
+        store.claimUnpaid("run-1");
+        store.markPaid("I1", "run-1");
+        assertThat(ids(store.claimUnpaid("run-2")), is(List.of("I2", "I3")));
+        assertThat(state(store, "I1"), is(Invoice.State.PAID));
+    }
+
+    @Test
+    void aLiveClaimIsNotTakenOver() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        store.claimUnpaid("run-1");
+        store.startPayment("I1", "run-1");
+        assertThat(store.claimUnpaid("run-2"), is(empty()));
+        assertThat(store.markPaid("I1", "run-1"), is(true));
+    }
+
+    @Test
+    void anExpiredClaimIsTakenOverAndItsFormerOwnerCanNoLongerActOnIt() {
+        InvoiceStore store = seededStore(Duration.ZERO);
+        store.claimUnpaid("dead-run");
+        assertThat(store.startPayment("I1", "dead-run"), is(true));
+
+        List<InvoiceStore.Claimed> taken = store.claimUnpaid("run-2");
+        assertThat(ids(taken), is(List.of("I1", "I2", "I3")));
+        // A payment may have been sent for I1 only: the new owner must ask payment-provider about it first.
+        assertThat(taken.stream().map(InvoiceStore.Claimed::outcomeUnknown).toList(), contains(true, false, false));
+
+        assertThat(store.markPaid("I1", "dead-run"), is(false));
+        assertThat(store.release("I2", "dead-run", false), is(false));
+        assertThat(store.startPayment("I3", "dead-run"), is(false));
+        assertThat(state(store, "I1"), is(Invoice.State.PAYING));
+        assertThat(store.markPaid("I1", "run-2"), is(true));
+        assertThat(state(store, "I1"), is(Invoice.State.PAID));
+    }
+
+    @Test
+    void anUnknownOutcomeIsHandedToTheNextClaimUntilItIsSettled() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        store.claimUnpaid("run-1");
+        store.startPayment("I1", "run-1");
+        store.startPayment("I2", "run-1");
+        assertThat(store.release("I1", "run-1", true), is(true));
+        assertThat(store.release("I2", "run-1", false), is(true));
+        assertThat(store.release("I3", "run-1", false), is(true));
+
+        List<InvoiceStore.Claimed> next = store.claimUnpaid("run-2");
+        assertThat(ids(next), is(List.of("I1", "I2", "I3")));
+        assertThat(next.stream().map(InvoiceStore.Claimed::outcomeUnknown).toList(), contains(true, false, false));
+
+        store.release("I1", "run-2", false);
+        store.release("I2", "run-2", false);
+        store.release("I3", "run-2", false);
+        assertThat(store.claimUnpaid("run-3").stream().noneMatch(InvoiceStore.Claimed::outcomeUnknown), is(true));
+    }
+
+    @Test
+    void concurrentClaimsNeverTakeTheSameInvoiceTwice() throws Exception {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        int invoices = 400;
+        for (int i = 0; i < invoices; i++) {
+            store.create(invoice("X" + i, "1", "EUR"));
+        }
+        int claimers = 8;
+        List<String> claimed = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch start = new CountDownLatch(1);
+        try (ExecutorService executor = Executors.newFixedThreadPool(claimers)) {
+            for (int t = 0; t < claimers; t++) {
+                String owner = "run-" + t;
+                executor.submit(() -> {
+                    start.await();
+                    for (int round = 0; round < 3; round++) {
+                        store.claimUnpaid(owner).forEach(claim -> claimed.add(claim.invoice().id()));
+                    }
+                    return null;
+                });
+            }
+            start.countDown();
+        }
+        Set<String> unique = new HashSet<>(claimed);
+        assertThat("an invoice was claimed twice", unique.size(), is(claimed.size()));
+        assertThat("an invoice was never claimed", unique.size(), is(invoices + 3));
+    }
+}
