@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # Proves the deployed system works and is isolated.
-#   ./test.sh               flow through the gateway, then the isolation checks (needs kubectl)
+#   ./test.sh               the flow through the gateway, then the isolation checks (needs kubectl)
 #   ./test.sh --flow-only   the flow only; INVOICE_URL=http://127.0.0.1:8081 ./test.sh --flow-only
 #                           runs it against the services started by ./run-local.sh
+# Environment: INVOICE_URL (default http://localhost:8080, the gateway on kind; when nothing answers
+# there, a port-forward to the gateway), KUBE_CONTEXT (default: kubectl's current context).
 # One PASS/FAIL line per check; exits non-zero when any check fails.
 set -euo pipefail
 
 readonly DEFAULT_GATEWAY_URL="http://localhost:8080"
 readonly WAIT_SECONDS=120
-readonly PROBE_NAMESPACE="paymesh-probe"
-readonly CURL_IMAGE="curlimages/curl:8.11.1"
-readonly PAYMENT_URL_IN_MESH="http://payment-provider.payment.svc.cluster.local:8082"
 readonly NEW_INVOICES=3
-readonly CONSISTENCY_READS=5
+readonly CONSISTENCY_READS=6
+# The isolation probes live in a namespace of their own, with sidecar injection on, under a
+# ServiceAccount the mesh policies never mention.
+readonly PROBE_NAMESPACE="paymesh-probe"
+readonly PROBE_SERVICE_ACCOUNT="intruder"
+readonly CURL_IMAGE="curlimages/curl:8.20.0"
+readonly PROBE_UID=10001
+readonly PAYMENT_URL_IN_MESH="http://payment-provider.payment.svc.cluster.local:8082"
+# While the mesh's own walls are tested, this NetworkPolicy lets the probe namespace past the
+# network wall in front of payment-provider; it exists only during those two checks.
+readonly PROBE_NETWORK_POLICY="test-sh-probe-to-payment-provider"
+readonly PORT_FORWARD_PORT=18080
 
 passed=0
 failed=0
 invoice_url=""
+created_ids=()
+kube_context="${KUBE_CONTEXT:-}"
+port_forward_pid=""
+probes_created=false
 
 pass() { printf 'PASS: %s\n' "$*"; passed=$((passed + 1)); }
 fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
@@ -27,12 +41,6 @@ require() {
   for tool in "$@"; do
     command -v "$tool" >/dev/null || { echo "test.sh needs '$tool' on the PATH" >&2; exit 2; }
   done
-}
-
-find_invoice_url() {
-  invoice_url="${INVOICE_URL:-$DEFAULT_GATEWAY_URL}"
-  invoice_url="${invoice_url%/}"
-  echo "invoice-app: $invoice_url"
 }
 
 wait_until_answering() {
@@ -79,20 +87,22 @@ pay_all_unpaid() {
   rm -f "$body"
 }
 
-# With several replicas behind the gateway every read must agree, so read more than once.
+# Several replicas share one database, so every read must agree whichever replica answers it:
+# read several times, the whole list and each new invoice.
 check_nothing_unpaid() {
-  local i unpaid id consistent=true
+  local i unpaid paid id consistent=true
   for ((i = 1; i <= CONSISTENCY_READS; i++)); do
-    unpaid=$(curl -fs --max-time 10 "$invoice_url/invoices?paid=false" | jq 'length')
+    unpaid=$(curl -fs --max-time 10 "$invoice_url/invoices?paid=false" | jq 'length') || unpaid="no answer"
     if [[ "$unpaid" != 0 ]]; then
       consistent=false
-      fail "no invoice is left unpaid (read $i of $CONSISTENCY_READS saw $unpaid unpaid)"
+      fail "no invoice is left unpaid (read $i of $CONSISTENCY_READS of GET /invoices?paid=false: $unpaid)"
       break
     fi
     for id in "${created_ids[@]}"; do
-      if [[ $(curl -fs --max-time 10 "$invoice_url/invoices/$id" | jq -r '.IsPaid') != true ]]; then
+      paid=$(curl -fs --max-time 10 "$invoice_url/invoices/$id" | jq -r '.IsPaid') || paid="no answer"
+      if [[ "$paid" != true ]]; then
         consistent=false
-        fail "invoice $id is paid (read $i of $CONSISTENCY_READS says it is not)"
+        fail "invoice $id is paid (read $i of $CONSISTENCY_READS says: $paid)"
         break 2
       fi
     done
@@ -105,7 +115,8 @@ check_nothing_unpaid() {
 print_paid() {
   echo "Paid invoices:"
   curl -fs --max-time 10 "$invoice_url/invoices?paid=true" \
-    | jq -r '.[] | "  \(.InvoiceId)\t\(.Value)\t\(.Currency)"'
+    | jq -r '.[] | "  \(.InvoiceId)\t\(.Value)\t\(.Currency)"' \
+    || info "(the list could not be read)"
 }
 
 check_flow() {
@@ -118,86 +129,290 @@ check_flow() {
 
 # --- isolation: needs a cluster ---
 
-check_gateway_does_not_route_payments() {
-  local status
-  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
-    -d '{"id":"gateway-probe","value":1,"currency":"EUR"}' "$invoice_url/payments/pay")
-  if [[ "$status" == 404 ]]; then
-    pass "the gateway does not route to payment-provider (POST /payments/pay -> 404)"
+kc() {
+  if [[ -n "$kube_context" ]]; then
+    kubectl --context "$kube_context" "$@"
   else
-    fail "the gateway does not route to payment-provider: POST $invoice_url/payments/pay answered $status"
+    kubectl "$@"
   fi
 }
 
-setup_probe_namespace() {
-  kubectl get namespace "$PROBE_NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$PROBE_NAMESPACE" >/dev/null
-  kubectl label namespace "$PROBE_NAMESPACE" istio-injection=enabled --overwrite >/dev/null
-  kubectl -n "$PROBE_NAMESPACE" get serviceaccount intruder >/dev/null 2>&1 \
-    || kubectl -n "$PROBE_NAMESPACE" create serviceaccount intruder >/dev/null
+cleanup() {
+  if [[ -n "$port_forward_pid" ]]; then
+    kill "$port_forward_pid" 2>/dev/null || true
+  fi
+  if [[ "$probes_created" == true ]]; then
+    kc -n payment delete networkpolicy "$PROBE_NETWORK_POLICY" --ignore-not-found >/dev/null 2>&1 || true
+    kc delete namespace "$PROBE_NAMESPACE" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  fi
 }
 
-cleanup_probes() {
-  kubectl delete namespace "$PROBE_NAMESPACE" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+# Without INVOICE_URL: the gateway on localhost:8080 (kind), or else a port-forward to it.
+find_gateway() {
+  if curl -fs -o /dev/null --max-time 5 "$DEFAULT_GATEWAY_URL/invoices"; then
+    invoice_url=$DEFAULT_GATEWAY_URL
+    return 0
+  fi
+  local log i
+  log=$(mktemp)
+  kc -n istio-system port-forward service/istio-ingressgateway "$PORT_FORWARD_PORT:80" >"$log" 2>&1 &
+  port_forward_pid=$!
+  for ((i = 0; i < 20; i++)); do
+    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT_FORWARD_PORT/"; then
+      invoice_url="http://127.0.0.1:$PORT_FORWARD_PORT"
+      info "nothing answered at $DEFAULT_GATEWAY_URL: using a port-forward to istio-ingressgateway"
+      rm -f "$log"
+      return 0
+    fi
+    sleep 1
+  done
+  fail "the gateway is reachable: nothing at $DEFAULT_GATEWAY_URL, and the port-forward did not open: $(tr '\n' ' ' <"$log")"
+  rm -f "$log"
+  summary_and_exit
 }
 
-# Runs curl once in a short-lived pod and prints what it printed. Arguments: pod name, whether it
-# gets a sidecar, then curl's arguments. The sidecar is told to quit when curl is done.
-run_probe_pod() {
+check_gateway_does_not_route_payments() {
+  local post get
+  post=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+    -d '{"id":"gateway-probe","value":1,"currency":"EUR"}' "$invoice_url/payments/pay")
+  get=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$invoice_url/payments/I1")
+  if [[ "$post" == 404 && "$get" == 404 ]]; then
+    pass "the gateway does not route to payment-provider (POST /payments/pay and GET /payments/I1 -> 404)"
+  else
+    fail "the gateway does not route to payment-provider: POST /payments/pay answered $post, GET /payments/I1 $get"
+  fi
+}
+
+# A curl container that sleeps, so each check can exec into it; a numeric non-root user and no
+# privileges. With inject "true" Istio adds its usual sidecar, which gives the pod a mesh identity.
+probe_pod() {
   local name=$1 inject=$2
-  shift 2
-  kubectl -n "$PROBE_NAMESPACE" delete pod "$name" --ignore-not-found --wait=true >/dev/null 2>&1 || true
-  kubectl -n "$PROBE_NAMESPACE" run "$name" --image="$CURL_IMAGE" --restart=Never \
-    --overrides="{\"spec\":{\"serviceAccountName\":\"intruder\"}}" \
-    --annotations="sidecar.istio.io/inject=$inject" \
-    --annotations='proxy.istio.io/config={"holdApplicationUntilProxyStarts": true}' \
-    --command -- sh -c "curl $* ; code=\$?; curl -s -X POST http://127.0.0.1:15020/quitquitquit >/dev/null 2>&1; exit \$code" \
-    >/dev/null
-  kubectl -n "$PROBE_NAMESPACE" wait pod "$name" --for=jsonpath='{.status.phase}'=Succeeded --timeout=90s >/dev/null 2>&1 \
-    || kubectl -n "$PROBE_NAMESPACE" wait pod "$name" --for=jsonpath='{.status.phase}'=Failed --timeout=5s >/dev/null 2>&1 \
-    || true
-  kubectl -n "$PROBE_NAMESPACE" logs "$name" -c "$name" 2>/dev/null || true
+  cat <<EOF
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: $PROBE_NAMESPACE
+  labels:
+    app.kubernetes.io/name: paymesh-probe
+    app.kubernetes.io/component: $name
+    app.kubernetes.io/part-of: paymesh-test
+    sidecar.istio.io/inject: "$inject"
+spec:
+  serviceAccountName: $PROBE_SERVICE_ACCOUNT
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: probe
+      image: $CURL_IMAGE
+      command: ["sleep", "3600"]
+      resources:
+        requests: {cpu: 10m, memory: 16Mi}
+        limits: {cpu: 200m, memory: 64Mi}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: $PROBE_UID
+        runAsGroup: $PROBE_UID
+        readOnlyRootFilesystem: true
+        allowPrivilegeEscalation: false
+        capabilities: {drop: ["ALL"]}
+        seccompProfile: {type: RuntimeDefault}
+EOF
 }
 
+# meshed-intruder has a sidecar and so a mesh identity of its own; plain-intruder has none. The
+# namespace's Sidecar lets the probes' proxies know payment-provider whatever the mesh default is.
+create_probes() {
+  info "starting the probe pods in namespace $PROBE_NAMESPACE"
+  kc delete namespace "$PROBE_NAMESPACE" --ignore-not-found --timeout=120s >/dev/null || return 1
+  probes_created=true
+  {
+    cat <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $PROBE_NAMESPACE
+  labels:
+    istio-injection: enabled
+    app.kubernetes.io/part-of: paymesh-test
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: $PROBE_SERVICE_ACCOUNT
+  namespace: $PROBE_NAMESPACE
+automountServiceAccountToken: false
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+  namespace: $PROBE_NAMESPACE
+spec:
+  egress:
+    - hosts: ["./*", "istio-system/*", "payment/*"]
+EOF
+    probe_pod meshed-intruder true
+    probe_pod plain-intruder false
+  } | kc apply -f - >/dev/null || return 1
+  kc -n "$PROBE_NAMESPACE" wait --for=condition=Ready pod/meshed-intruder pod/plain-intruder \
+    --timeout=180s >/dev/null || return 1
+}
+
+# Runs curl in a probe pod: prints what curl prints, returns curl's exit status.
+probe_curl() {
+  local pod=$1
+  shift
+  kc -n "$PROBE_NAMESPACE" exec "$pod" -c probe -- curl "$@" 2>/dev/null
+}
+
+# The network wall: payment-provider's NetworkPolicies admit invoice-app's pods only, so a pod of
+# another namespace does not even get a TCP connection (the packets are dropped: a timeout).
+check_network_policy_blocks_other_namespaces() {
+  local code=0
+  probe_curl plain-intruder -s -o /dev/null --connect-timeout 5 --max-time 8 \
+    "$PAYMENT_URL_IN_MESH/payments/I1" || code=$?
+  case "$code" in
+    28 | 7)
+      pass "NetworkPolicy: a pod of another namespace cannot open a connection to payment-provider (curl exit $code)" ;;
+    52 | 56)
+      fail "NetworkPolicy: a pod of another namespace opened a TCP connection to payment-provider (curl exit $code, then mTLS refused it): this cluster's network plugin does not enforce NetworkPolicies" ;;
+    0)
+      fail "NetworkPolicy: a pod of another namespace got an HTTP answer from payment-provider" ;;
+    *)
+      fail "NetworkPolicy: a pod of another namespace cannot connect to payment-provider: unexpected exit status $code (kubectl exec or curl)" ;;
+  esac
+}
+
+# NetworkPolicies only ever add permissions, so this opens port 8082 to the probe namespace alone
+# and leaves every other rule as it is.
+open_network_policy_for_probes() {
+  kc apply -f - >/dev/null <<EOF || return 1
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: $PROBE_NETWORK_POLICY
+  namespace: payment
+  labels:
+    app.kubernetes.io/part-of: paymesh-test
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: payment-provider
+  policyTypes: ["Ingress"]
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: $PROBE_NAMESPACE
+      ports:
+        - protocol: TCP
+          port: 8082
+EOF
+  info "opened payment-provider:8082 to namespace $PROBE_NAMESPACE for the next two checks (NetworkPolicy $PROBE_NETWORK_POLICY)"
+}
+
+close_network_policy_for_probes() {
+  kc -n payment delete networkpolicy "$PROBE_NETWORK_POLICY" --ignore-not-found >/dev/null
+  info "closed it again"
+}
+
+# STRICT mTLS: payment-provider's proxy closes a plaintext connection without an answer. A timeout
+# means the opening above is not in force yet, so that alone is retried for a while.
+check_no_sidecar_cannot_connect() {
+  local code attempt
+  for ((attempt = 1; attempt <= 10; attempt++)); do
+    code=0
+    probe_curl plain-intruder -s -o /dev/null --connect-timeout 3 --max-time 8 \
+      "$PAYMENT_URL_IN_MESH/payments/I1" || code=$?
+    [[ "$code" == 28 ]] || break
+    sleep 2
+  done
+  case "$code" in
+    52 | 56 | 7)
+      pass "a pod without a sidecar cannot talk to payment-provider (STRICT mTLS closed the connection: curl exit $code)" ;;
+    0)
+      fail "a pod without a sidecar cannot talk to payment-provider: it got an HTTP answer (is PeerAuthentication STRICT?)" ;;
+    28)
+      fail "a pod without a sidecar cannot talk to payment-provider: still a timeout with the network wall opened, so mTLS was never reached" ;;
+    *)
+      fail "a pod without a sidecar cannot talk to payment-provider: unexpected exit status $code (kubectl exec or curl)" ;;
+  esac
+}
+
+# AuthorizationPolicy: a meshed caller with another identity gets through mTLS and is turned away by
+# payment-provider's proxy. 503 or no status means the connection itself failed (the opening above
+# not in force yet), so those alone are retried for a while.
 check_other_identity_is_denied() {
-  local output
-  output=$(run_probe_pod meshed-intruder true -s -w "'\\n%{http_code}'" --max-time 10 "$PAYMENT_URL_IN_MESH/payments/pay" \
-    -H "'Content-Type: application/json'" -d "'{\"id\":\"intruder\",\"value\":1,\"currency\":\"EUR\"}'")
-  if [[ "$(tail -n 1 <<<"$output")" == 403 && "$output" == *"RBAC: access denied"* ]]; then
+  local output status attempt
+  for ((attempt = 1; attempt <= 10; attempt++)); do
+    output=$(probe_curl meshed-intruder -s -w '\n%{http_code}' --max-time 10 \
+      -H 'Content-Type: application/json' -d '{"id":"intruder","value":1,"currency":"EUR"}' \
+      "$PAYMENT_URL_IN_MESH/payments/pay") || true
+    status=$(tail -n 1 <<<"$output")
+    [[ "$status" == 503 || "$status" == 000 || -z "$status" ]] || break
+    sleep 2
+  done
+  if [[ "$status" == 403 && "$output" == *"RBAC: access denied"* ]]; then
     pass "a meshed pod with another identity gets 403 RBAC: access denied from payment-provider"
   else
     fail "a meshed pod with another identity gets 403 from payment-provider; it got: $(tr '\n' ' ' <<<"$output")"
   fi
 }
 
-check_no_sidecar_cannot_connect() {
-  local output
-  output=$(run_probe_pod plain-intruder false -s -o /dev/null -w "'%{http_code}'" --max-time 10 "$PAYMENT_URL_IN_MESH/payments/intruder"; true)
-  if [[ "$output" == "000" || -z "$output" ]]; then
-    pass "a pod without a sidecar cannot talk to payment-provider (STRICT mTLS: connection refused or reset)"
-  else
-    fail "a pod without a sidecar cannot talk to payment-provider; it got HTTP $output"
-  fi
-}
-
+# The real caller: a short-lived ephemeral container inside a running invoice-app pod. It shares the
+# pod's network, so its request leaves through invoice-app's own sidecar, with invoice-app's
+# identity, past the same NetworkPolicies as the app. (Curl in the istio-proxy container would not
+# do: the proxy's own traffic bypasses the proxy, so it would go out as plaintext and be refused.)
 check_invoice_app_identity_is_allowed() {
-  local pod status
-  pod=$(kubectl -n invoice get pods -l app=invoice-app -o jsonpath='{.items[0].metadata.name}')
-  status=$(kubectl -n invoice exec "$pod" -c istio-proxy -- \
-    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$PAYMENT_URL_IN_MESH/payments/${created_ids[0]:-I1}" || true)
-  if [[ "$status" == 200 || "$status" == 404 ]]; then
-    pass "invoice-app's identity reaches payment-provider (GET /payments/{id} -> $status, not 403)"
-  else
-    fail "invoice-app's identity reaches payment-provider: it got '$status'"
+  local pod container custom exit_code="" status i id="${created_ids[0]:-I1}"
+  pod=$(kc -n invoice get pods -l app.kubernetes.io/name=invoice-app --field-selector=status.phase=Running \
+    -o jsonpath='{.items[0].metadata.name}' 2>/dev/null) || pod=""
+  if [[ -z "$pod" ]]; then
+    fail "invoice-app's identity reaches payment-provider: no running invoice-app pod found"
+    return 0
   fi
+  container="probe-$(date +%s)-$RANDOM"
+  custom=$(mktemp)
+  printf '{"securityContext":{"runAsUser":%d,"runAsGroup":%d}}\n' "$PROBE_UID" "$PROBE_UID" >"$custom"
+  if ! kc -n invoice debug "pod/$pod" --quiet --image="$CURL_IMAGE" --container="$container" \
+    --profile=restricted --custom="$custom" -- \
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$PAYMENT_URL_IN_MESH/payments/$id" >/dev/null; then
+    rm -f "$custom"
+    fail "invoice-app's identity reaches payment-provider: kubectl debug could not add a container to pod $pod"
+    return 0
+  fi
+  rm -f "$custom"
+  for ((i = 0; i < 60; i++)); do
+    exit_code=$(kc -n invoice get pod "$pod" \
+      -o jsonpath="{.status.ephemeralContainerStatuses[?(@.name==\"$container\")].state.terminated.exitCode}") || true
+    [[ -z "$exit_code" ]] || break
+    sleep 2
+  done
+  status=$(kc -n invoice logs "$pod" -c "$container" 2>/dev/null) || status=""
+  case "$status" in
+    200) pass "invoice-app's identity reaches payment-provider (from pod $pod: GET /payments/$id -> 200, the payment is recorded)" ;;
+    404) pass "invoice-app's identity reaches payment-provider (from pod $pod: GET /payments/$id -> 404 from the app, not 403)" ;;
+    *) fail "invoice-app's identity reaches payment-provider: from pod $pod, GET /payments/$id gave '$status' (curl exit ${exit_code:-unknown})" ;;
+  esac
 }
 
 check_isolation() {
-  require kubectl
-  trap cleanup_probes EXIT
   check_gateway_does_not_route_payments
-  setup_probe_namespace
-  check_other_identity_is_denied
-  check_no_sidecar_cannot_connect
+  if ! create_probes; then
+    fail "the probe pods start in namespace $PROBE_NAMESPACE (kubectl -n $PROBE_NAMESPACE describe pods)"
+    return 0
+  fi
+  check_network_policy_blocks_other_namespaces
+  if open_network_policy_for_probes; then
+    check_no_sidecar_cannot_connect
+    check_other_identity_is_denied
+    close_network_policy_for_probes
+  else
+    fail "the probe namespace is let past payment's NetworkPolicies for the mTLS and AuthorizationPolicy checks: kubectl apply failed, so they did not run"
+  fi
   check_invoice_app_identity_is_allowed
 }
 
@@ -211,11 +426,23 @@ main() {
   case "${1:-}" in
     --flow-only) flow_only=true ;;
     "") ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
   require curl jq
-  find_invoice_url
+  if [[ "$flow_only" == false ]]; then
+    require kubectl
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+  fi
+  if [[ -n "${INVOICE_URL:-}" ]]; then
+    invoice_url="${INVOICE_URL%/}"
+  elif [[ "$flow_only" == true ]]; then
+    invoice_url=$DEFAULT_GATEWAY_URL
+  else
+    find_gateway
+  fi
+  echo "invoice-app: $invoice_url"
   check_flow
   if [[ "$flow_only" == true ]]; then
     echo "Isolation was not checked (--flow-only): run ./test.sh against a deployed cluster for that."
