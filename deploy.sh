@@ -81,10 +81,12 @@ step() {
 }
 
 on_error() {
-  local status=$1 line=$2
+  local status=$1 line=$2 calls
   trap - ERR
-  printf '\nFAILED at step [%d/%d] %s (exit status %d, deploy.sh line %d).\n' \
-    "$step_number" "$total_steps" "$step_title" "$status" "$line" >&2
+  # The call chain without this handler and the script's top level.
+  calls=$(printf '%s < ' "${FUNCNAME[@]:1:${#FUNCNAME[@]}-2}")
+  printf '\nFAILED at step [%d/%d] %s (exit status %d; deploy.sh line %d in %s).\n' \
+    "$step_number" "$total_steps" "$step_title" "$status" "$line" "${calls% < }" >&2
   if [[ -n "$step_hint" ]]; then
     printf 'To look at:\n%s\n' "$step_hint" >&2
   fi
