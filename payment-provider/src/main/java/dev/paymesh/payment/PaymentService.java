@@ -73,4 +73,10 @@ final class PaymentService implements HttpService {
     static void log(Throwable error) {
         LOGGER.log(Level.WARNING, "request failed", error);
     }
+
+    /** One line without the stack trace: during an outage every request fails the same known way. */
+    static void logUnavailable(StoreUnavailableException error) {
+        Throwable cause = error.getCause();
+        LOGGER.warning(() -> error.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
+    }
 }

@@ -3,6 +3,7 @@ package dev.paymesh.payment;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -46,6 +47,32 @@ final class TestPostgres {
         String name = "payments_" + DATABASES.incrementAndGet();
         execute(shared().getPostgresDatabase(), "CREATE DATABASE " + name);
         return jdbcUrl(shared(), name);
+    }
+
+    /**
+     * Creates an empty database on the shared server owned by a new role that must log in with its
+     * password (the server trusts everyone else), and returns the database's JDBC URL.
+     */
+    static String newDatabaseWithPassword(String role, String password) {
+        String url = newDatabase();
+        String database = url.substring(url.lastIndexOf('/') + 1);
+        DataSource admin = shared().getPostgresDatabase();
+        execute(admin, "CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "'");
+        execute(admin, "ALTER DATABASE " + database + " OWNER TO " + role);
+        try (Connection connection = admin.getConnection(); Statement statement = connection.createStatement();
+             var hba = statement.executeQuery("SHOW hba_file")) {
+            hba.next();
+            Path file = Path.of(hba.getString(1));
+            // The first matching line decides, so the rule goes before the trusting ones.
+            String rule = "host " + database + " " + role + " 127.0.0.1/32 scram-sha-256\n";
+            Files.writeString(file, rule + Files.readString(file));
+            statement.execute("SELECT pg_reload_conf()");
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return url;
     }
 
     /** The URL of a database on the server, over the IPv4 loopback only. */
