@@ -83,12 +83,16 @@ step() {
 on_error() {
   local status=$1 line=$2 calls
   trap - ERR
+  # A failure inside $(...) or a pipeline is reported once, by the script itself.
+  if [[ "$BASH_SUBSHELL" -gt 0 ]]; then
+    exit "$status"
+  fi
   # The call chain without this handler and the script's top level.
   calls=$(printf '%s < ' "${FUNCNAME[@]:1:${#FUNCNAME[@]}-2}")
   printf '\nFAILED at step [%d/%d] %s (exit status %d; deploy.sh line %d in %s).\n' \
     "$step_number" "$total_steps" "$step_title" "$status" "$line" "${calls% < }" >&2
   if [[ -n "$step_hint" ]]; then
-    printf 'To look at:\n%s\n' "$step_hint" >&2
+    printf 'To look at:\n  %s\n' "${step_hint//; /$'\n'  }" >&2
   fi
   printf 'Fix the cause and run the same command again: the steps already done are skipped or repeated harmlessly.\n' >&2
   exit "$status"
