@@ -36,6 +36,8 @@ class InvoiceRoutingTest {
         final ConcurrentMap<String, Result> script = new ConcurrentHashMap<>();
         final ConcurrentMap<String, Result> reconciliation = new ConcurrentHashMap<>();
         final AtomicInteger payCalls = new AtomicInteger();
+        final ConcurrentMap<String, AtomicInteger> paysPerId = new ConcurrentHashMap<>();
+        final ConcurrentMap<String, AtomicInteger> lookupsPerId = new ConcurrentHashMap<>();
         volatile Headers lastHeaders;
 
         ScriptedPaymentClient() {
@@ -45,18 +47,21 @@ class InvoiceRoutingTest {
         @Override
         public Result pay(Invoice invoice, Headers incoming) {
             payCalls.incrementAndGet();
+            paysPerId.computeIfAbsent(invoice.id(), id -> new AtomicInteger()).incrementAndGet();
             lastHeaders = incoming;
             return script.getOrDefault(invoice.id(), new Result.Paid());
         }
 
         @Override
         public Result reconcile(Invoice invoice, Headers incoming) {
+            lookupsPerId.computeIfAbsent(invoice.id(), id -> new AtomicInteger()).incrementAndGet();
             return reconciliation.getOrDefault(invoice.id(), new Result.NotPaid("no payment"));
         }
     }
 
     private static final ScriptedPaymentClient PROVIDER = new ScriptedPaymentClient();
     private static InvoiceStore store = InMemoryInvoiceStore.seeded();
+    private static volatile boolean storeDown;
 
     private final DirectClient client;
 
@@ -75,6 +80,14 @@ class InvoiceRoutingTest {
         PROVIDER.script.clear();
         PROVIDER.reconciliation.clear();
         PROVIDER.payCalls.set(0);
+        PROVIDER.paysPerId.clear();
+        PROVIDER.lookupsPerId.clear();
+        storeDown = false;
+    }
+
+    private static int count(ConcurrentMap<String, AtomicInteger> counts, String id) {
+        AtomicInteger count = counts.get(id);
+        return count == null ? 0 : count.get();
     }
 
     @Test
@@ -128,6 +141,64 @@ class InvoiceRoutingTest {
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
         assertThat(response.entity(), containsString("checked on the next run"));
         assertThat(client.get("/invoices/I3").request(String.class).entity(), containsString("\"IsPaid\":false"));
+    }
+
+    @Test
+    void anUnknownOutcomeIsLookedUpFirstOnTheNextRunAndNotPaidAgainWhenRecorded() {
+        PROVIDER.script.put("I1", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        PROVIDER.reconciliation.put("I1", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        assertThat(client.post("/invoices/pay").request(String.class).status(), is(Status.BAD_GATEWAY_502));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(1));
+
+        // The late answer did reach payment-provider: the next run finds the payment and sends none.
+        PROVIDER.script.clear();
+        PROVIDER.reconciliation.put("I1", new PaymentClient.Result.Paid());
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.status(), is(Status.OK_200));
+        assertThat(next.entity(), is("{\"paid\":[\"I1\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.paysPerId, "I1"), is(1));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(2));
+        assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":true"));
+    }
+
+    @Test
+    void anUnknownOutcomeTheProviderNeverRecordedIsPaidAfterTheLookup() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        PROVIDER.reconciliation.put("I2", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        client.post("/invoices/pay").request(String.class);
+
+        PROVIDER.script.clear();
+        PROVIDER.reconciliation.put("I2", new PaymentClient.Result.NotPaid("payment-provider has no payment for it"));
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(2));
+        assertThat(count(PROVIDER.paysPerId, "I2"), is(2));
+    }
+
+    @Test
+    void aLookupWithoutAnAnswerKeepsTheInvoiceUnpaidAndSendsNoPayment() {
+        PROVIDER.script.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
+        client.post("/invoices/pay").request(String.class);
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(next.entity(), containsString("{\"InvoiceId\":\"I3\",\"error\":\"payment-provider did not answer"));
+        assertThat(count(PROVIDER.paysPerId, "I3"), is(1));
+        assertThat(client.get("/invoices/I3").request(String.class).entity(), containsString("\"IsPaid\":false"));
+    }
+
+    @Test
+    void anUnavailableStoreAnswers503InJsonWithoutDetails() {
+        storeDown = true;
+        for (var response : java.util.List.of(
+                client.get("/invoices").request(String.class),
+                client.get("/invoices/I1").request(String.class),
+                client.post("/invoices").submit("{\"Value\":1,\"Currency\":\"EUR\"}", String.class),
+                client.post("/invoices/pay").request(String.class))) {
+            assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
+            assertThat(response.entity(), is("{\"error\":\"the invoice database is unavailable; try again later\"}"));
+            assertThat(response.headers().first(HeaderNames.RETRY_AFTER).orElseThrow(), is("5"));
+        }
     }
 
     @Test
@@ -211,26 +282,34 @@ class InvoiceRoutingTest {
         assertThat(unknown.entity(), startsWith("{\"error\":"));
     }
 
-    /** Lets each test start from a fresh seeded store while the routing is built once per class. */
+    /** Lets each test start from a fresh seeded store while the routing is built once per class; it can also be down. */
     private static final class DelegatingStore implements InvoiceStore {
+        private static InvoiceStore store() {
+            if (storeDown) {
+                throw new StoreUnavailableException("cannot read invoices: the invoice database is unavailable (test)",
+                        null);
+            }
+            return store;
+        }
+
         @Override
         public java.util.List<Invoice> list(java.util.Optional<Boolean> paid) {
-            return store.list(paid);
+            return store().list(paid);
         }
 
         @Override
         public java.util.Optional<Invoice> find(String id) {
-            return store.find(id);
+            return store().find(id);
         }
 
         @Override
         public boolean create(Invoice invoice) {
-            return store.create(invoice);
+            return store().create(invoice);
         }
 
         @Override
         public java.util.List<Claimed> claimUnpaid(String owner) {
-            return store.claimUnpaid(owner);
+            return store().claimUnpaid(owner);
         }
 
         @Override

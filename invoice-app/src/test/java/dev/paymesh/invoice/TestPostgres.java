@@ -47,12 +47,17 @@ final class TestPostgres {
     }
 
     /** A new empty database owned by {@link #USER}; the service's migrations fill it. */
-    static synchronized Database newDatabase() {
+    static Database newDatabase() {
+        return newDatabase(USER);
+    }
+
+    /** A new empty database owned by the given role. */
+    static synchronized Database newDatabase(String owner) {
         EmbeddedPostgres server = shared();
         String name = "invoices_" + DATABASES.incrementAndGet();
         try (Connection connection = server.getPostgresDatabase().getConnection();
              Statement statement = connection.createStatement()) {
-            statement.execute("CREATE DATABASE " + name + " OWNER " + USER);
+            statement.execute("CREATE DATABASE " + name + " OWNER " + owner);
         } catch (SQLException e) {
             throw new IllegalStateException(e);
         }

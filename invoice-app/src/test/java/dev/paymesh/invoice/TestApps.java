@@ -1,0 +1,68 @@
+package dev.paymesh.invoice;
+
+import java.io.StringReader;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.config.Config;
+import io.helidon.config.ConfigSources;
+import io.helidon.http.Status;
+import io.helidon.webclient.api.ClientResponseTyped;
+import io.helidon.webclient.api.WebClient;
+import io.helidon.webserver.WebServer;
+
+import jakarta.json.JsonObject;
+import jakarta.json.JsonString;
+import jakarta.json.spi.JsonProvider;
+
+/** Whole invoice-app servers on 127.0.0.1 for tests, configured as a deployment would configure them. */
+final class TestApps {
+
+    private static final JsonProvider JSON = JsonProvider.provider();
+
+    private TestApps() {
+    }
+
+    /** A replica on a free port, storing in the database, paying through the provider. */
+    static WebServer start(String dbUrl, String providerUrl, Map<String, String> more) {
+        Map<String, String> config = new HashMap<>(Map.of(
+                "server.port", "0",
+                "server.host", "127.0.0.1",
+                "payment.provider.url", providerUrl,
+                "payment.provider.connect-timeout-millis", "500",
+                "payment.provider.read-timeout-millis", "2000",
+                "db.url", dbUrl,
+                "db.user", TestPostgres.USER,
+                "db.password", TestPostgres.PASSWORD,
+                "db.pool.max-size", "5",
+                "db.pool.connection-timeout-millis", "500"));
+        config.putAll(more);
+        return Main.start(Config.just(ConfigSources.create(config)));
+    }
+
+    static WebClient client(WebServer server) {
+        return WebClient.builder()
+                .baseUri("http://127.0.0.1:" + server.port())
+                .readTimeout(Duration.ofSeconds(30))
+                .build();
+    }
+
+    static Status create(WebClient client, String id, String value) {
+        return client.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"InvoiceId\":\"" + id + "\",\"Value\":" + value + ",\"Currency\":\"EUR\"}", String.class)
+                .status();
+    }
+
+    static ClientResponseTyped<String> pay(WebClient client) {
+        return client.post("/invoices/pay").request(String.class);
+    }
+
+    /** The ids in the "paid" list of a pay run's answer. */
+    static List<String> paidIds(String body) {
+        JsonObject json = JSON.createReader(new StringReader(body)).readObject();
+        return json.getJsonArray("paid").getValuesAs(JsonString.class).stream().map(JsonString::getString).toList();
+    }
+}
