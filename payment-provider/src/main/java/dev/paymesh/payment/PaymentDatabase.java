@@ -1,7 +1,5 @@
 package dev.paymesh.payment;
 
-import java.sql.Connection;
-import java.sql.SQLException;
 import java.util.logging.Logger;
 
 import javax.sql.DataSource;
@@ -9,8 +7,6 @@ import javax.sql.DataSource;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.helidon.health.HealthCheck;
-import io.helidon.health.HealthCheckResponse;
-import io.helidon.health.HealthCheckType;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
 
@@ -25,8 +21,6 @@ public final class PaymentDatabase implements AutoCloseable {
 
     private static final Logger LOGGER = Logger.getLogger(PaymentDatabase.class.getName());
 
-    /** How long the readiness check lets the database take to answer, in seconds. */
-    private static final int VALIDATION_SECONDS = 1;
 
     private final DatabaseSettings settings;
     private final HikariDataSource pool;
@@ -71,7 +65,8 @@ public final class PaymentDatabase implements AutoCloseable {
         config.setPassword(settings.password());
         config.setMaximumPoolSize(settings.maxPoolSize());
         config.setConnectionTimeout(settings.connectionTimeout().toMillis());
-        config.setValidationTimeout(Math.min(settings.connectionTimeout().toMillis(), VALIDATION_SECONDS * 1000L));
+        // Hikari checks an idle connection before lending it; a live database answers that well within a second.
+        config.setValidationTimeout(Math.min(settings.connectionTimeout().toMillis(), 1000L));
         // The pool starts even while the database is still coming up; the migration retries instead.
         config.setInitializationFailTimeout(-1);
         config.setAutoCommit(true);
@@ -101,32 +96,9 @@ public final class PaymentDatabase implements AutoCloseable {
         return settings;
     }
 
-    /**
-     * A readiness check: a pooled connection that answers within a second. It never takes part in
-     * liveness, so a database outage takes replicas out of the load balancer without restarting them.
-     */
+    /** Ready while a pooled connection answers; see {@link DatabaseReadinessCheck}. */
     public HealthCheck readinessCheck() {
-        return new HealthCheck() {
-            @Override
-            public HealthCheckType type() {
-                return HealthCheckType.READINESS;
-            }
-
-            @Override
-            public String name() {
-                return "database";
-            }
-
-            @Override
-            public HealthCheckResponse call() {
-                try (Connection connection = pool.getConnection()) {
-                    boolean valid = connection.isValid(VALIDATION_SECONDS);
-                    return HealthCheckResponse.builder().status(valid).build();
-                } catch (SQLException e) {
-                    return HealthCheckResponse.builder().status(false).detail("error", e.getMessage()).build();
-                }
-            }
-        };
+        return new DatabaseReadinessCheck(pool);
     }
 
     @Override
