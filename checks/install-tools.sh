@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool the offline checks use, each at a pinned version, into .tools/ (gitignored):
-#   .tools/bin/            kustomize, kubeconform, istioctl (go install of pinned module versions)
+#   .tools/bin/            kustomize, kubeconform, istioctl (go install of pinned module versions),
+#                          cluster-analyze (checks/offline/cluster-analyze, Istio's analyzers, go.sum-pinned)
 #   .tools/venv/           pytest, PyYAML, kubernetes-validate (checks/offline/requirements-tests.txt)
 #   .tools/venv-checkov/   checkov (checks/offline/requirements-checkov.txt)
 #   .tools/schemas/        strict JSON schemas: Kubernetes 1.36 and Istio's CRDs
@@ -42,6 +43,20 @@ go_tool() {
   write_stamp "$name" "$module"
 }
 
+# Our own Go command, built against the istioctl commit above (checks/offline/cluster-analyze/go.mod).
+local_go_tool() {
+  local name=$1 dir=$2 digest
+  grep -q "istio.io/istio ${ISTIOCTL_MODULE##*@}" "$dir/go.mod" \
+    || { echo "install-tools: $dir/go.mod must require istio.io/istio ${ISTIOCTL_MODULE##*@}, the istioctl commit" >&2; exit 1; }
+  digest=$(cat "$dir/go.mod" "$dir/go.sum" "$dir"/*.go | sha256sum | cut -d' ' -f1)
+  if [[ -x "$TOOLS/bin/$name" ]] && stamp_matches "$name" "$digest"; then
+    return 0
+  fi
+  log "go build ${dir#"$ROOT"/}"
+  (cd "$dir" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go build -mod=readonly -o "$TOOLS/bin/$name" .)
+  write_stamp "$name" "$digest"
+}
+
 python_venv() {
   local dir=$1 requirements=$2 digest
   digest="$(python3 --version 2>&1) $(sha256sum "$requirements" | cut -d' ' -f1)"
@@ -80,6 +95,7 @@ main() {
   go_tool kustomize "$KUSTOMIZE_MODULE"
   go_tool kubeconform "$KUBECONFORM_MODULE"
   go_tool istioctl "$ISTIOCTL_MODULE"
+  local_go_tool cluster-analyze "$ROOT/checks/offline/cluster-analyze"
   python_venv "$TOOLS/venv" "$ROOT/checks/offline/requirements-tests.txt"
   python_venv "$TOOLS/venv-checkov" "$ROOT/checks/offline/requirements-checkov.txt"
   schemas
