@@ -13,9 +13,11 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import io.helidon.http.Status;
@@ -194,5 +196,36 @@ class ConcurrentPayAcrossReplicasTest {
         for (String id : List.of("I1", "I2", "I3")) {
             assertThat(id + " sent", provider.posts(id), is(1));
         }
+    }
+
+    @Test
+    void aReplicaStoppedDuringARunFinishesItBeforeClosingItsPool() throws Exception {
+        TestPostgres.Database database = TestPostgres.newDatabase();
+        provider = new FakePaymentProvider();
+        CountDownLatch paying = new CountDownLatch(1);
+        provider.beforeAnswer(id -> {
+            paying.countDown();
+            try {
+                Thread.sleep(150);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        // Helidon's own default grace period, half a second, is shorter than this run on a busy machine.
+        WebServer replica = TestApps.start(database.url(), provider.url(), Map.of("payment.max-in-flight", "1",
+                "server.shutdown-grace-period", "PT10S"));
+        WebClient client = TestApps.client(replica);
+
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            var run = executor.submit(() -> TestApps.pay(client));
+            assertThat("the run began paying", paying.await(10, TimeUnit.SECONDS), is(true));
+            // What a SIGTERM does, through Helidon's shutdown hook, during a rolling update.
+            replica.stop();
+            var response = run.get();
+            assertThat(response.entity(), response.status(), is(Status.OK_200));
+            assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+        }
+        assertThat(statesIn(database), is(Map.of("PAID", 3)));
+        assertThat(connectionsOfTheService(database), is(0));
     }
 }
