@@ -46,8 +46,9 @@ final class InvoiceDatabase implements AutoCloseable {
 
         @Override
         public String toString() {
-            // Never the password.
-            return "url=" + url + ", user=" + user + ", pool max-size=" + maxPoolSize
+            // Never the password, not even one written into the URL.
+            return "url=" + url.replaceAll("(?i)(password=)[^&]*", "$1***") + ", user=" + user
+                    + ", pool max-size=" + maxPoolSize
                     + ", connection-timeout=" + connectionTimeout.toMillis() + "ms";
         }
     }
