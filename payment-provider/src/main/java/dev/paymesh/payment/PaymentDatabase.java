@@ -21,7 +21,6 @@ public final class PaymentDatabase implements AutoCloseable {
 
     private static final Logger LOGGER = Logger.getLogger(PaymentDatabase.class.getName());
 
-
     private final DatabaseSettings settings;
     private final HikariDataSource pool;
 
