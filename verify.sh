@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: every test this project has that runs without a Kubernetes cluster.
-#   ./verify.sh            all stages: java, scripts, flow
+#   ./verify.sh            all stages: java, scripts, flow, pods
 #   ./verify.sh java pods  only the named stages
 # Each stage installs what it needs at pinned versions; the last line sums every check.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
-readonly ALL_STAGES=(java scripts flow)
+readonly ALL_STAGES=(java scripts flow pods)
 # Debian 12 ships this shellcheck; another version may judge the scripts differently.
 readonly SHELLCHECK_VERSION=0.9.0
 readonly MINIMUM_JAVA=21
@@ -140,6 +140,13 @@ stage_flow() {
   fi
   "$ROOT/run-local.sh" stop || status=$?
   return "$status"
+}
+
+# The real Dockerfiles built and the rendered workloads run under a container runtime
+# (checks/pods/README.md). Skips only where no runtime can be had, and never in CI.
+stage_pods() {
+  log "pods: the real images, and the rendered workloads under Docker with their security context"
+  run_counted_stage pods "$ROOT/checks/pods/run.sh" --skip-without-runtime
 }
 
 main() {
