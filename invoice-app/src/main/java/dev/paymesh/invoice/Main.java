@@ -28,6 +28,7 @@ import io.helidon.webserver.observe.metrics.MetricsObserver;
 public final class Main {
 
     private static final Logger LOGGER = Logger.getLogger(Main.class.getName());
+    private static final Duration SHUTDOWN_GRACE_PERIOD = Duration.ofSeconds(20);
 
     private Main() {
     }
@@ -68,6 +69,10 @@ public final class Main {
             PaymentClient client = new PaymentClient(providerUrl, connectTimeout, readTimeout);
             String instance = System.getenv().getOrDefault("HOSTNAME", "invoice-app");
             WebServer server = WebServer.builder()
+                    // Before config, which may override it: a pay run in flight on SIGTERM may finish
+                    // (Helidon's own default is half a second). One cut short is safe, but its invoices
+                    // stay claimed until the lease runs out.
+                    .shutdownGracePeriod(SHUTDOWN_GRACE_PERIOD)
                     .config(config.get("server"))
                     .addFeature(observe(registry, checks))
                     .routing(routing -> {

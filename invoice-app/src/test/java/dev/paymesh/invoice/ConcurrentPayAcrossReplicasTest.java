@@ -211,9 +211,7 @@ class ConcurrentPayAcrossReplicasTest {
                 Thread.currentThread().interrupt();
             }
         });
-        // Helidon's own default grace period, half a second, is shorter than this run on a busy machine.
-        WebServer replica = TestApps.start(database.url(), provider.url(), Map.of("payment.max-in-flight", "1",
-                "server.shutdown-grace-period", "PT10S"));
+        WebServer replica = TestApps.start(database.url(), provider.url(), Map.of("payment.max-in-flight", "1"));
         WebClient client = TestApps.client(replica);
 
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
