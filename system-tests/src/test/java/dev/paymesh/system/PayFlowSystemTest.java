@@ -33,7 +33,9 @@ import static org.hamcrest.Matchers.is;
  */
 class PayFlowSystemTest {
 
-    private static final Duration READ_TIMEOUT = Duration.ofMillis(400);
+    // Long enough that a healthy payment on a loaded 2-core machine never times out; the tests
+    // that want a timeout make the hop slower than this.
+    private static final Duration READ_TIMEOUT = Duration.ofMillis(1500);
 
     private WebServer paymentProvider;
     private FaultInjectingProxy proxy;
@@ -164,13 +166,24 @@ class PayFlowSystemTest {
         proxy.mode(FaultInjectingProxy.Mode.SLOW, READ_TIMEOUT.dividedBy(2));
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             var payRun = executor.submit(this::pay);
-            Thread.sleep(READ_TIMEOUT.dividedBy(4).toMillis());
+            awaitFirstPaymentAtTheProvider();
             invoiceApp.stop();
             var response = payRun.get();
             assertThat(response.entity(), response.status(), is(Status.OK_200));
         }
         for (String id : List.of("I1", "I2", "I3")) {
             assertThat(recordedPayment(id), is(Status.OK_200));
+        }
+    }
+
+    // Stopping before the run has sent anything would test a refused connection, not a drain.
+    private void awaitFirstPaymentAtTheProvider() throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (List.of("I1", "I2", "I3").stream().mapToInt(proxy::paymentPostsFor).sum() == 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the pay run sent no payment within 10 s");
+            }
+            Thread.sleep(5);
         }
     }
 
