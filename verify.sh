@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: every test this project has that runs without a Kubernetes cluster.
-#   ./verify.sh            all stages: java, scripts, flow, pods
+#   ./verify.sh            all stages: java, scripts, flow, offline, pods
 #   ./verify.sh java pods  only the named stages
 # Each stage installs what it needs at pinned versions; the last line sums every check.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
-readonly ALL_STAGES=(java scripts flow pods)
+readonly ALL_STAGES=(java scripts flow offline pods)
 # Debian 12 ships this shellcheck; another version may judge the scripts differently.
 readonly SHELLCHECK_VERSION=0.9.0
 readonly MINIMUM_JAVA=21
@@ -140,6 +140,13 @@ stage_flow() {
   fi
   "$ROOT/run-local.sh" stop || status=$?
   return "$status"
+}
+
+# manifests/, mesh/ and the Dockerfiles checked offline with the field's own tools: schemas,
+# istioctl, checkov, the security invariants, and mutations each must catch (checks/offline/README.md).
+stage_offline() {
+  log "offline: rendered manifests and mesh through kubeconform, istioctl, checkov and the invariant tests"
+  run_counted_stage offline "$ROOT/checks/offline.sh"
 }
 
 # The real Dockerfiles built and the rendered workloads run under a container runtime
