@@ -92,12 +92,16 @@ main() {
   require go "install Go 1.26+ (https://go.dev/dl or the distribution's golang package)"
   require python3 "install Python 3.11+ with venv (apt-get install -y python3 python3-venv)"
   mkdir -p "$TOOLS/bin"
+  # The Python venvs mostly download while the Go builds keep both cores busy: run them side by side.
+  local venvs_pid
+  (python_venv "$TOOLS/venv" "$ROOT/checks/offline/requirements-tests.txt" \
+    && python_venv "$TOOLS/venv-checkov" "$ROOT/checks/offline/requirements-checkov.txt") &
+  venvs_pid=$!
   go_tool kustomize "$KUSTOMIZE_MODULE"
   go_tool kubeconform "$KUBECONFORM_MODULE"
   go_tool istioctl "$ISTIOCTL_MODULE"
   local_go_tool cluster-analyze "$ROOT/checks/offline/cluster-analyze"
-  python_venv "$TOOLS/venv" "$ROOT/checks/offline/requirements-tests.txt"
-  python_venv "$TOOLS/venv-checkov" "$ROOT/checks/offline/requirements-checkov.txt"
+  wait "$venvs_pid" || { echo "install-tools: the Python tools could not be installed" >&2; exit 1; }
   schemas
   log "tools ready in ${TOOLS#"$ROOT"/}: kustomize ${KUSTOMIZE_MODULE##*@}, kubeconform ${KUBECONFORM_MODULE##*@}," \
     "istioctl ${ISTIOCTL_MODULE##*@}, checkov $("$TOOLS/venv-checkov/bin/checkov" --version)," \

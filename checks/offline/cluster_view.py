@@ -19,11 +19,13 @@ import sys
 import yaml
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+# libyaml's parser when PyYAML has it: the generated Istio install is large.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def documents(path):
     with open(path) as stream:
-        return [doc for doc in yaml.safe_load_all(stream) if isinstance(doc, dict)]
+        return [doc for doc in yaml.load_all(stream, Loader=LOADER) if isinstance(doc, dict)]
 
 
 def injector_config(install, outdir):

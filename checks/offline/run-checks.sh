@@ -3,7 +3,7 @@
 #   checks/offline/run-checks.sh DIR
 # DIR holds manifests.yaml (kustomize build manifests/), mesh.yaml (kustomize build mesh/) and
 # istio-install.yaml (the IstioOperator). Derived files go to DIR/derived/. Prints one line
-# `PASS: NAME` or `FAIL: NAME` per check (details above it) and exits 1 if any failed.
+# `PASS: TOOL: what` or `FAIL: TOOL: what` per check (details above it), exits 1 if any failed.
 # checks/offline.sh runs it on the real render, mutations.py on deliberately broken copies.
 # Needs the tools of checks/install-tools.sh.
 set -euo pipefail
@@ -110,15 +110,15 @@ main() {
   readonly DIR DERIVED
   rm -rf "$DERIVED"
   mkdir -p "$DERIVED"
-  check "schemas: Kubernetes 1.36 and Istio 1.31.4 CRDs, strict (kubeconform)" \
+  check "kubeconform: strict schemas of Kubernetes 1.36 and Istio 1.31.4's CRDs" \
     kubeconform_strict "$DIR/manifests.yaml" "$DIR/mesh.yaml"
-  check "istio install: istioctl manifest generate of the IstioOperator, output valid for Kubernetes 1.36" \
+  check "istioctl-install: manifest generate of the IstioOperator, output valid for Kubernetes 1.36" \
     generate_install
-  check "sidecar injection: istioctl kube-inject of every workload" inject_and_make_pods
-  check "istioctl analyze (files only)" istioctl_analyze
-  check "Istio analyzers with the cluster's pods, services, namespaces (cluster-analyze)" cluster_analyze
-  check "checkov kubernetes" checkov_kubernetes
-  check "security and pod invariants (pytest)" invariants
+  check "kube-inject: sidecar injection of every workload, pods derived" inject_and_make_pods
+  check "istioctl-analyze: all namespaces, files only, no warning" istioctl_analyze
+  check "cluster-analyze: Istio's analyzers with the pods, services, namespaces a cluster holds" cluster_analyze
+  check "checkov: kubernetes framework over the rendered set" checkov_kubernetes
+  check "pytest: security model and pod invariants" invariants
   [[ "$failures" -eq 0 ]]
 }
 
