@@ -659,6 +659,8 @@ class Runner:
     def run(self):
         self.generate_deploy_secrets()
         self.plan()
+        # What a killed run may have left in the data root (the teardown removes it otherwise).
+        docker("network", "rm", NETWORK, check=False)
         docker("network", "create", "--subnet", f"{NETWORK_PREFIX}.0/24", "--gateway", CLUSTER_DNS_ADDRESS,
                "--label", LABEL, NETWORK)
         ClusterDns({name: pod.address for pod in self.pods for name in pod.dns_names}).start()

@@ -145,7 +145,7 @@ teardown() {
     # shellcheck disable=SC2086 # one container id per word
     [[ -z "$containers" ]] || "$DOCKER" rm -f $containers >/dev/null 2>&1
     "$DOCKER" volume prune -f --filter label=paymesh-pods=1 >/dev/null 2>&1
-    "$DOCKER" network prune -f >/dev/null 2>&1
+    "$DOCKER" network ls -q --filter label=paymesh-pods=1 | xargs -r "$DOCKER" network rm >/dev/null 2>&1
   fi
   stop_dockerd
   close_build_egress
@@ -401,6 +401,10 @@ make_images() {
   build_service_images
   build_images_the_kubelet_must_refuse
   close_build_egress
+  # The cache stays bounded: images a rebuild replaced go, and the build cache keeps only its
+  # most recently used layers (the dependency layers of both services fit well within).
+  "$DOCKER" image prune -f >/dev/null
+  "$DOCKER" builder prune -f --keep-storage 3g >/dev/null
   echo "Build egress off: the namespace has no route out"
 }
 
