@@ -2,7 +2,7 @@
 # Installs every tool the offline checks use, each at a pinned version, into .tools/ (gitignored):
 #   .tools/bin/            kustomize, kubeconform, istioctl (go install of pinned module versions),
 #                          cluster-analyze (checks/offline/cluster-analyze, Istio's analyzers, go.sum-pinned)
-#   .tools/venv/           pytest, PyYAML, kubernetes-validate (checks/offline/requirements-tests.txt)
+#   .tools/venv/           pytest, PyYAML, kubernetes-validate, hadolint (checks/offline/requirements-tests.txt)
 #   .tools/venv-checkov/   checkov (checks/offline/requirements-checkov.txt)
 #   .tools/schemas/        strict JSON schemas: Kubernetes 1.36 and Istio's CRDs
 # A tool already installed at its pinned version is kept, so a second run takes seconds.
@@ -105,7 +105,8 @@ main() {
   schemas
   log "tools ready in ${TOOLS#"$ROOT"/}: kustomize ${KUSTOMIZE_MODULE##*@}, kubeconform ${KUBECONFORM_MODULE##*@}," \
     "istioctl ${ISTIOCTL_MODULE##*@}, checkov $("$TOOLS/venv-checkov/bin/checkov" --version)," \
-    "pytest $("$TOOLS/venv/bin/python" -m pytest --version 2>&1 | awk '{print $2}'), Kubernetes schemas $KUBERNETES_VERSION," \
+    "pytest $("$TOOLS/venv/bin/python" -m pytest --version 2>&1 | awk '{print $2}')," \
+    "hadolint $("$TOOLS/venv/bin/hadolint" --version | awk '{print $NF}'), Kubernetes schemas $KUBERNETES_VERSION," \
     "Istio schemas ${ISTIO_API_MODULE##*@}"
 }
 

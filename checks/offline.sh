@@ -5,7 +5,7 @@
 #   3. runs checks/offline/run-checks.sh on the render: strict Kubernetes 1.36 and Istio 1.31.4
 #      schemas, istioctl manifest generate / kube-inject / analyze, Istio's analyzers with the
 #      cluster's pods, checkov, the security invariants (pytest)
-#   4. checkov over the Dockerfiles
+#   4. checkov and hadolint over the Dockerfiles
 #   5. mutations: deliberately broken copies of the render must each be caught by some tool
 # Prints one PASS/FAIL line per check and ends with `offline: N passed, N failed`.
 # See checks/offline/README.md.
@@ -75,7 +75,7 @@ main() {
   cd "$ROOT"
   status=0
   "$ROOT/checks/install-tools.sh" || status=$?
-  record "$status" "tools: pinned kustomize, kubeconform, istioctl, cluster-analyze, checkov, pytest, schemas"
+  record "$status" "tools: pinned kustomize, kubeconform, istioctl, cluster-analyze, checkov, hadolint, pytest, schemas"
   if [[ "$status" -ne 0 ]]; then
     echo "offline: $passed passed, $failed failed"
     return 1
@@ -97,6 +97,10 @@ main() {
   status=0
   "$PYTHON" "$ROOT/checks/offline/checkov_gate.py" dockerfile invoice-app/Dockerfile payment-provider/Dockerfile || status=$?
   record "$status" "checkov: dockerfile framework over invoice-app/Dockerfile, payment-provider/Dockerfile"
+  status=0
+  "$ROOT/.tools/venv/bin/hadolint" --config "$ROOT/checks/offline/hadolint.yaml" \
+    invoice-app/Dockerfile payment-provider/Dockerfile || status=$?
+  record "$status" "hadolint: invoice-app/Dockerfile, payment-provider/Dockerfile"
 
   if [[ "$rendered_ok" -eq 0 ]]; then
     counted "$PYTHON" "$ROOT/checks/offline/mutations.py" "$RENDERED" "$WORK/mutations"
