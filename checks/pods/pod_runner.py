@@ -36,6 +36,7 @@ NETWORK_PREFIX = "10.88.0"
 # The network's gateway is this namespace's side of the bridge: the cluster DNS answers there.
 CLUSTER_DNS_ADDRESS = f"{NETWORK_PREFIX}.1"
 LABEL = "paymesh-pods=1"
+DOCKER = ["docker"]  # the CLI; --docker names it
 PROBE_DEFAULTS = {"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
 # A pod that never gets ready stays unready without being restarted; give up on it after this.
 READINESS_BUDGET_SECONDS = 120
@@ -131,7 +132,7 @@ class ClusterDns(threading.Thread):
 
 
 def docker(*args, check=True, timeout=300):
-    result = subprocess.run(["docker", *args], text=True, capture_output=True, timeout=timeout)
+    result = subprocess.run([*DOCKER, *args], text=True, capture_output=True, timeout=timeout)
     if check and result.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args[:2])}: {result.stderr.strip()}")
     return result
@@ -699,6 +700,7 @@ class Runner:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rendered", required=True, help="output of kubectl kustomize manifests/")
+    parser.add_argument("--docker", default="docker", help="the docker CLI to use")
     parser.add_argument("--work", required=True, help="a private directory for env files")
     parser.add_argument("--root", required=True, help="the repository, for test.sh")
     parser.add_argument("--image-override", action="append", default=[],
@@ -709,6 +711,7 @@ def main():
                         metavar=("IMAGE", "EXPECTED_MESSAGE", "DESCRIPTION"),
                         help="an image the kubelet must refuse under invoice-app's pod spec without runAsUser")
     arguments = parser.parse_args()
+    DOCKER[0] = arguments.docker
     results = Results()
     try:
         Runner(arguments, results).run()

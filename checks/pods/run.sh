@@ -471,7 +471,7 @@ run_pods() {
     "container has runAsNonRoot and image has non-numeric user (nobody), cannot verify user is non-root"
     "an image whose USER is a name (nobody)")
   nsenter --net="/run/netns/$NETNS" "$PYTHON" "$HERE/pod_runner.py" --rendered "$run_dir/rendered.yaml" \
-    --work "$run_dir" --root "$ROOT" --image-override "postgres=$POSTGRES_IMAGE" "${arguments[@]}" \
+    --docker "$DOCKER" --work "$run_dir" --root "$ROOT" --image-override "postgres=$POSTGRES_IMAGE" "${arguments[@]}" \
     >"$run_dir/runner.out" 2>&1 || status=$?
   cat "$run_dir/runner.out"
   passed=$((passed + $(grep -c '^PASS: ' "$run_dir/runner.out" || true)))
