@@ -96,6 +96,15 @@ def gateway_route_to_payment(s):
                                                       "port": {"number": 8082}}}]}]}})
 
 
+def invoice_app_identity_changed(s):
+    find(s["manifests"], "ServiceAccount", "invoice", "invoice-app")["metadata"]["name"] = "invoice"
+    find(s["manifests"], "Deployment", "invoice", "invoice-app")["spec"]["template"]["spec"]["serviceAccountName"] = "invoice"
+
+
+def gateway_hosts_opened(s):
+    find(s["mesh"], "Gateway", "istio-system", "paymesh-gateway")["spec"]["servers"][0]["hosts"] = ["*/*"]
+
+
 def gateway_selector_wrong(s):
     find(s["mesh"], "Gateway", "istio-system", "paymesh-gateway")["spec"]["selector"] = {"istio": "ingress-gateway"}
 
@@ -174,6 +183,8 @@ MUTATIONS = [
     ("negative-match", "payment-provider's ALLOW uses notPrincipals", negative_match),
     ("allow-nothing-removed", "namespace payment loses allow-nothing", allow_nothing_removed),
     ("db-wrong-principal", "invoice-db admits payment-provider instead of invoice-app", database_wrong_principal),
+    ("identity-changed", "invoice-app runs as ServiceAccount invoice; the policies still name invoice-app", invoice_app_identity_changed),
+    ("gateway-hosts-opened", "the Gateway admits VirtualServices of every namespace (*/*)", gateway_hosts_opened),
     ("gateway-routes-payments", "a VirtualService routes /payments through the gateway to payment-provider", gateway_route_to_payment),
     ("gateway-selector", "the Gateway selects istio: ingress-gateway", gateway_selector_wrong),
     ("route-missing-host", "the gateway route names a Service that does not exist", route_to_missing_service),
