@@ -83,6 +83,12 @@ public final class Main {
                     })
                     .build()
                     .start();
+            if (!server.isRunning()) {
+                // Helidon logs the bind failure and returns a stopped server; without this the
+                // process would go on to exit 0 as if it had served.
+                throw new IllegalStateException("the server did not start: is port "
+                        + config.get("server.port").asString().orElse("8081") + " already in use? (see the log above)");
+            }
             String storeDescription = dbSettings.map(settings -> "postgresql, " + settings).orElse("in-memory");
             LOGGER.info(() -> "invoice-app listening on port " + server.port() + " (store: " + storeDescription
                     + ", payment.provider.url=" + providerUrl + ", connect-timeout=" + connectTimeout.toMillis()

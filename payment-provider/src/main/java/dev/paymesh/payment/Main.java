@@ -65,6 +65,12 @@ public final class Main {
                     })
                     .build()
                     .start();
+            if (!server.isRunning()) {
+                // Helidon logs the bind failure and returns a stopped server; without this the
+                // process would go on to exit 0 as if it had served.
+                throw new IllegalStateException("the server did not start: is port "
+                        + config.get("server.port").asString().orElse("8082") + " already in use? (see the log above)");
+            }
         } catch (RuntimeException e) {
             database.ifPresent(PaymentDatabase::close);
             throw e;
