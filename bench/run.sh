@@ -26,12 +26,26 @@ pids=()
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The services are started inside $(...), so they are not this shell's children and `wait` would
+# return at once: poll until the process is gone, or the next measurement would find the old
+# process still draining on the port (invoice-app grants a pay run 20 s to finish).
+await_exit() {
+  local pid=$1 deadline=$(( $(date +%s) + 40 ))
+  while kill -0 "$pid" 2>/dev/null; do
+    if (( $(date +%s) > deadline )); then
+      kill -KILL "$pid" 2>/dev/null || true
+      return
+    fi
+    sleep 0.05
+  done
+}
+
 stop_all() {
   local pid
   for pid in "${pids[@]}"; do
     # SIGINT is PostgreSQL's fast shutdown; the JVMs treat it like SIGTERM.
     kill -INT "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    await_exit "$pid"
   done
   pids=()
 }
@@ -95,7 +109,7 @@ measure_startup() {
     pid=$(start_service "$module" "$port" "$@")
     wait_ready "$port"
     times+=($(( $(now_millis) - start )))
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$pid"; await_exit "$pid"
   done
   results["$module start-to-ready ms ($label)"]=$(printf '%s\n' "${times[@]}" | median)
 }
@@ -107,7 +121,7 @@ train_aot_cache() {
   pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module.aot")
   wait_ready "$port"
   exercise "$module" "$port"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid"; await_exit "$pid"
 }
 
 exercise() {
