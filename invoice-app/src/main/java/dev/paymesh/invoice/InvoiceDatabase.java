@@ -1,8 +1,10 @@
 package dev.paymesh.invoice;
 
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.logging.Logger;
 
 import javax.sql.DataSource;
 
@@ -20,7 +22,7 @@ final class InvoiceDatabase implements AutoCloseable {
 
     /** The settings under {@code db}; without {@code db.url} the service keeps invoices in memory. */
     record Settings(String url, String user, String password, int maxPoolSize, Duration connectionTimeout,
-                    Duration socketTimeout) {
+                    Duration socketTimeout, Duration startupWait) {
 
         Settings {
             Objects.requireNonNull(url, "url");
@@ -41,7 +43,8 @@ final class InvoiceDatabase implements AutoCloseable {
                             db.get("password").asString().orElse(null),
                             db.get("pool.max-size").asInt().orElse(10),
                             Duration.ofMillis(db.get("pool.connection-timeout-millis").asLong().orElse(3000L)),
-                            Duration.ofSeconds(db.get("socket-timeout-seconds").asLong().orElse(30L))));
+                            Duration.ofSeconds(db.get("socket-timeout-seconds").asLong().orElse(30L)),
+                            Duration.ofSeconds(Math.max(0, db.get("startup-wait-seconds").asLong().orElse(60L)))));
         }
 
         @Override
@@ -52,6 +55,9 @@ final class InvoiceDatabase implements AutoCloseable {
                     + ", connection-timeout=" + connectionTimeout.toMillis() + "ms";
         }
     }
+
+    private static final Logger LOGGER = Logger.getLogger(InvoiceDatabase.class.getName());
+    private static final Duration LONGEST_PAUSE = Duration.ofSeconds(4);
 
     private final HikariDataSource pool;
 
@@ -64,6 +70,49 @@ final class InvoiceDatabase implements AutoCloseable {
      * service that cannot reach its configured database must not start with an empty store.
      */
     static InvoiceDatabase open(Settings settings) {
+        // In a cluster the database may start after the app (a headless Service has no DNS record
+        // until its pod is ready): wait for it to answer, up to db.startup-wait-seconds, rather
+        // than exit and be restarted with a growing back-off. Anything but an unreachable server
+        // (a wrong password, a failed migration) still fails at once.
+        long deadline = System.nanoTime() + settings.startupWait().toNanos();
+        Duration pause = Duration.ofMillis(250);
+        while (true) {
+            try {
+                return openOnce(settings);
+            } catch (IllegalStateException e) {
+                if (!unreachable(e) || System.nanoTime() + pause.toNanos() > deadline) {
+                    throw e;
+                }
+                LOGGER.info("waiting for the invoice database (" + settings + "): " + e.getMessage());
+                sleep(pause);
+                pause = pause.multipliedBy(2).compareTo(LONGEST_PAUSE) > 0 ? LONGEST_PAUSE : pause.multipliedBy(2);
+            }
+        }
+    }
+
+    /** SQLState class 08: the connection could not be made (refused, unknown host, timed out). */
+    private static boolean unreachable(Throwable failure) {
+        for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+            if (cause instanceof SQLException sql && sql.getSQLState() != null && sql.getSQLState().startsWith("08")) {
+                return true;
+            }
+            if (cause.getCause() == cause) {
+                break;
+            }
+        }
+        return false;
+    }
+
+    private static void sleep(Duration pause) {
+        try {
+            Thread.sleep(pause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the invoice database", e);
+        }
+    }
+
+    private static InvoiceDatabase openOnce(Settings settings) {
         HikariDataSource pool;
         try {
             pool = new HikariDataSource(poolConfig(settings));

@@ -163,10 +163,13 @@ class InvoiceMigrationTest {
     void aWrongPasswordStopsTheStartWithAClearMessage() {
         TestPostgres.Database database = TestPostgres.newDatabase();
         var settings = new InvoiceDatabase.Settings(database.url(), TestPostgres.USER, "not-the-password", 2,
-                java.time.Duration.ofMillis(500), java.time.Duration.ofSeconds(5));
+                java.time.Duration.ofMillis(500), java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(60));
 
+        long start = System.nanoTime();
         IllegalStateException failure = assertThrows(IllegalStateException.class, () -> InvoiceDatabase.open(settings));
 
+        // Not waited out like an unreachable database: a wrong password will not heal.
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - start).toSeconds() < 10, is(true));
         assertThat(failure.getMessage(), containsString("password authentication failed for user \"invoice_app\""));
         assertThat(failure.getMessage(), not(containsString("not-the-password")));
     }

@@ -21,7 +21,7 @@ class JdbcInvoiceStoreTest extends InvoiceStoreContract {
 
     static InvoiceDatabase.Settings settings(String url) {
         return new InvoiceDatabase.Settings(url, TestPostgres.USER, TestPostgres.PASSWORD, 10,
-                Duration.ofMillis(500), Duration.ofSeconds(10));
+                Duration.ofMillis(500), Duration.ofSeconds(10), Duration.ZERO);
     }
 
     @AfterEach
