@@ -28,6 +28,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsInAnyOrder;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.lessThan;
@@ -220,7 +221,9 @@ class DatabaseOutageTest {
             paid.addAll(TestApps.paidIds(run.entity()));
             Thread.sleep(200);
         }
-        assertThat(paid, is(List.of("I1", "I2", "I3")));
+        // Several runs may share the work (one whose lease check came a moment early pays fewer), so
+        // the order across runs is not fixed; each invoice must be reported paid exactly once.
+        assertThat(paid, containsInAnyOrder("I1", "I2", "I3"));
         assertThat(provider.posts("I1"), is(1));
         assertThat(provider.lookups("I1"), is(1));
         assertThat(provider.posts("I2"), is(1));
