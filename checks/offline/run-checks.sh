@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The offline checks of one rendered set: what a cluster with Istio would refuse or flag.
 #   checks/offline/run-checks.sh DIR
+#   checks/offline/run-checks.sh --derive-only DIR   only the derived files: the generated install,
+#                                                    the injector's config, the injected pods
 # DIR holds manifests.yaml (kustomize build manifests/), mesh.yaml (kustomize build mesh/) and
 # istio-install.yaml (the IstioOperator). Derived files go to DIR/derived/. Prints one line
 # `PASS: TOOL: what` or `FAIL: TOOL: what` per check (details above it), exits 1 if any failed.
@@ -104,12 +106,21 @@ invariants() {
 }
 
 main() {
-  [[ $# -eq 1 && -d "$1" ]] || { echo "usage: $0 RENDERED_DIR" >&2; exit 2; }
+  local derive_only=false
+  if [[ "${1:-}" == --derive-only ]]; then
+    derive_only=true
+    shift
+  fi
+  [[ $# -eq 1 && -d "$1" ]] || { echo "usage: $0 [--derive-only] RENDERED_DIR" >&2; exit 2; }
   DIR="$(cd "$1" && pwd)"
   DERIVED="$DIR/derived"
   readonly DIR DERIVED
   rm -rf "$DERIVED"
   mkdir -p "$DERIVED"
+  if [[ "$derive_only" == true ]]; then
+    generate_install && inject_and_make_pods
+    return
+  fi
   check "kubeconform: strict schemas of Kubernetes 1.36 and Istio 1.31.4's CRDs" \
     kubeconform_strict "$DIR/manifests.yaml" "$DIR/mesh.yaml"
   check "istioctl-install: manifest generate of the IstioOperator, output valid for Kubernetes 1.36" \
