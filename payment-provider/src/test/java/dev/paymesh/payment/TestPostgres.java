@@ -16,9 +16,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 
 import io.helidon.config.Config;
-import io.helidon.config.ConfigSources;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+import dev.paymesh.support.Database;
+import dev.paymesh.support.DatabaseSettings;
+import dev.paymesh.support.ServiceConfig;
 
 /**
  * Real PostgreSQL servers for the tests, run from the embedded binaries (no Docker). One shared
@@ -134,12 +137,17 @@ final class TestPostgres {
                 "db.pool.max-size", "8",
                 "db.pool.connection-timeout-millis", "500",
                 "db.socket-timeout-seconds", "5",
-                "db.migration.connect-retries", "0"));
+                "db.startup-wait-seconds", "0"));
         values.putAll(extra);
-        return Config.just(ConfigSources.create(values));
+        return ServiceConfig.over(Main.class, values);
     }
 
     static DatabaseSettings settings(String jdbcUrl) {
         return DatabaseSettings.from(providerConfig(jdbcUrl, Map.of()).get("db")).orElseThrow();
+    }
+
+    /** The payment database at the URL, migrated, as the service opens it. */
+    static Database open(String jdbcUrl) {
+        return Database.open(settings(jdbcUrl), "payment", "payment-provider");
     }
 }

@@ -1,4 +1,4 @@
-package dev.paymesh.payment;
+package dev.paymesh.support;
 
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -6,7 +6,7 @@ import java.util.logging.Logger;
 import io.helidon.webserver.http.HttpFeature;
 import io.helidon.webserver.http.HttpRouting;
 
-/** Ties a resource to the server's life: closed once the server has stopped serving. */
+/** Ties a resource to the server's life: closed once the server has stopped and no request can use it. */
 final class CloseOnStop implements HttpFeature {
 
     private static final Logger LOGGER = Logger.getLogger(CloseOnStop.class.getName());

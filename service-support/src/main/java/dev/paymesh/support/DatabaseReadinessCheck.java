@@ -1,4 +1,4 @@
-package dev.paymesh.invoice;
+package dev.paymesh.support;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -23,13 +23,13 @@ import io.helidon.health.HealthCheckType;
  * database is down, which is longer than a probe may take; so the probe waits a bounded time, and a
  * probe still waiting from an earlier call is joined rather than a new one started.
  */
-final class DatabaseHealthCheck implements HealthCheck {
+public final class DatabaseReadinessCheck implements HealthCheck {
 
     private final DataSource dataSource;
     private final Duration timeout;
     private final AtomicReference<CompletableFuture<String>> running = new AtomicReference<>();
 
-    DatabaseHealthCheck(DataSource dataSource, Duration timeout) {
+    public DatabaseReadinessCheck(DataSource dataSource, Duration timeout) {
         this.dataSource = dataSource;
         this.timeout = timeout;
     }
@@ -73,7 +73,7 @@ final class DatabaseHealthCheck implements HealthCheck {
             }
             CompletableFuture<String> next = new CompletableFuture<>();
             if (running.compareAndSet(current, next)) {
-                Thread.ofVirtual().name("database-health").start(() -> next.complete(check()));
+                Thread.ofVirtual().name("database-readiness").start(() -> next.complete(check()));
                 return next;
             }
         }
@@ -83,8 +83,8 @@ final class DatabaseHealthCheck implements HealthCheck {
         int seconds = (int) Math.max(1, timeout.toSeconds());
         try (Connection connection = dataSource.getConnection()) {
             return connection.isValid(seconds) ? null : "the database did not answer a validation query";
-        } catch (SQLException e) {
-            return e.getMessage();
+        } catch (SQLException | RuntimeException e) {
+            return String.valueOf(e.getMessage());
         }
     }
 }

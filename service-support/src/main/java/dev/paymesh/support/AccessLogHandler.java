@@ -1,4 +1,4 @@
-package dev.paymesh.payment;
+package dev.paymesh.support;
 
 import java.io.PrintStream;
 import java.time.Duration;

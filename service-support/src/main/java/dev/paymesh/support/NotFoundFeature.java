@@ -1,4 +1,4 @@
-package dev.paymesh.payment;
+package dev.paymesh.support;
 
 import io.helidon.common.Weighted;
 import io.helidon.http.Status;

@@ -1,75 +1,44 @@
-package dev.paymesh.invoice;
+package dev.paymesh.support;
 
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.Objects;
-import java.util.Optional;
 import java.util.logging.Logger;
 
 import javax.sql.DataSource;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.helidon.config.Config;
+import io.helidon.health.HealthCheck;
 import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.output.MigrateResult;
 
 /**
- * The PostgreSQL database behind {@link JdbcInvoiceStore}: a connection pool, and the schema brought
- * up to date by the migrations in {@code db/migration/invoice} before the server takes any request.
- * Replicas starting together are safe: Flyway serialises migrations with a database lock.
+ * A service's PostgreSQL database: a connection pool, and the schema brought up to date by the
+ * migrations in {@code db/migration/<name>} before the server takes any request. Replicas starting
+ * together are safe: Flyway serialises migrations with a database lock.
  */
-final class InvoiceDatabase implements AutoCloseable {
+public final class Database implements AutoCloseable {
 
-    /** The settings under {@code db}; without {@code db.url} the service keeps invoices in memory. */
-    record Settings(String url, String user, String password, int maxPoolSize, Duration connectionTimeout,
-                    Duration socketTimeout, Duration startupWait) {
-
-        Settings {
-            Objects.requireNonNull(url, "url");
-            if (maxPoolSize < 1) {
-                throw new IllegalArgumentException("db.pool.max-size must be at least 1, got " + maxPoolSize);
-            }
-            // HikariCP refuses less than 250 ms.
-            if (connectionTimeout.toMillis() < 250) {
-                throw new IllegalArgumentException("db.pool.connection-timeout-millis must be at least 250, got "
-                        + connectionTimeout.toMillis());
-            }
-        }
-
-        static Optional<Settings> from(Config db) {
-            return db.get("url").asString().map(String::strip).filter(url -> !url.isEmpty())
-                    .map(url -> new Settings(url,
-                            db.get("user").asString().orElse(null),
-                            db.get("password").asString().orElse(null),
-                            db.get("pool.max-size").asInt().orElse(10),
-                            Duration.ofMillis(db.get("pool.connection-timeout-millis").asLong().orElse(3000L)),
-                            Duration.ofSeconds(db.get("socket-timeout-seconds").asLong().orElse(30L)),
-                            Duration.ofSeconds(Math.max(0, db.get("startup-wait-seconds").asLong().orElse(60L)))));
-        }
-
-        @Override
-        public String toString() {
-            // Never the password, not even one written into the URL.
-            return "url=" + url.replaceAll("(?i)(password=)[^&]*", "$1***") + ", user=" + user
-                    + ", pool max-size=" + maxPoolSize
-                    + ", connection-timeout=" + connectionTimeout.toMillis() + "ms";
-        }
-    }
-
-    private static final Logger LOGGER = Logger.getLogger(InvoiceDatabase.class.getName());
+    private static final Logger LOGGER = Logger.getLogger(Database.class.getName());
     private static final Duration LONGEST_PAUSE = Duration.ofSeconds(4);
 
+    private final DatabaseSettings settings;
     private final HikariDataSource pool;
 
-    private InvoiceDatabase(HikariDataSource pool) {
+    private Database(DatabaseSettings settings, HikariDataSource pool) {
+        this.settings = settings;
         this.pool = pool;
     }
 
     /**
      * Connects and migrates, or fails with a message that says which of the two went wrong; a
      * service that cannot reach its configured database must not start with an empty store.
+     *
+     * @param name        what the database holds, e.g. {@code invoice}: names its migrations and its messages
+     * @param application the name its connections show in {@code pg_stat_activity}
+     * @throws StartupException when the database cannot be reached within the start-up wait or cannot be migrated
      */
-    static InvoiceDatabase open(Settings settings) {
+    public static Database open(DatabaseSettings settings, String name, String application) {
         // In a cluster the database may start after the app (a headless Service has no DNS record
         // until its pod is ready): wait for it to answer, up to db.startup-wait-seconds, rather
         // than exit and be restarted with a growing back-off. Anything but an unreachable server
@@ -78,13 +47,13 @@ final class InvoiceDatabase implements AutoCloseable {
         Duration pause = Duration.ofMillis(250);
         while (true) {
             try {
-                return openOnce(settings);
-            } catch (IllegalStateException e) {
+                return openOnce(settings, name, application);
+            } catch (StartupException e) {
                 if (!unreachable(e) || System.nanoTime() + pause.toNanos() > deadline) {
                     throw e;
                 }
-                LOGGER.info("waiting for the invoice database (" + settings + "): " + e.getMessage());
-                sleep(pause);
+                LOGGER.info("waiting for the " + name + " database (" + settings + "): " + e.getMessage());
+                sleep(pause, name);
                 pause = pause.multipliedBy(2).compareTo(LONGEST_PAUSE) > 0 ? LONGEST_PAUSE : pause.multipliedBy(2);
             }
         }
@@ -103,40 +72,44 @@ final class InvoiceDatabase implements AutoCloseable {
         return false;
     }
 
-    private static void sleep(Duration pause) {
+    private static void sleep(Duration pause, String name) {
         try {
             Thread.sleep(pause);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for the invoice database", e);
+            throw new StartupException("interrupted while waiting for the " + name + " database", e);
         }
     }
 
-    private static InvoiceDatabase openOnce(Settings settings) {
+    private static Database openOnce(DatabaseSettings settings, String name, String application) {
         HikariDataSource pool;
         try {
-            pool = new HikariDataSource(poolConfig(settings));
+            pool = new HikariDataSource(poolConfig(settings, name, application));
         } catch (RuntimeException e) {
-            throw new IllegalStateException("cannot connect to the invoice database (" + settings + "): "
+            throw new StartupException("cannot connect to the " + name + " database (" + settings + "): "
                     + rootMessage(e), e);
         }
         try {
-            Flyway.configure()
+            MigrateResult result = Flyway.configure()
                     .dataSource(pool)
-                    .locations("classpath:db/migration/invoice")
+                    .locations("classpath:db/migration/" + name)
+                    .failOnMissingLocations(true)
                     .load()
                     .migrate();
+            LOGGER.info(() -> "the " + name + " database at schema version "
+                    + (result.targetSchemaVersion == null ? result.initialSchemaVersion : result.targetSchemaVersion)
+                    + " (" + result.migrationsExecuted + " migrations applied now)");
         } catch (RuntimeException e) {
             pool.close();
-            throw new IllegalStateException("database migration failed for the invoice database (" + settings
+            throw new StartupException("database migration failed for the " + name + " database (" + settings
                     + "): " + rootMessage(e), e);
         }
-        return new InvoiceDatabase(pool);
+        return new Database(settings, pool);
     }
 
-    private static HikariConfig poolConfig(Settings settings) {
+    private static HikariConfig poolConfig(DatabaseSettings settings, String name, String application) {
         HikariConfig config = new HikariConfig();
-        config.setPoolName("invoice-db");
+        config.setPoolName(name + "-db");
         config.setJdbcUrl(settings.url());
         config.setUsername(settings.user());
         config.setPassword(settings.password());
@@ -150,15 +123,24 @@ final class InvoiceDatabase implements AutoCloseable {
         config.addDataSourceProperty("connectTimeout", Long.toString(connectSeconds));
         config.addDataSourceProperty("socketTimeout", Long.toString(settings.socketTimeout().toSeconds()));
         config.addDataSourceProperty("tcpKeepAlive", "true");
-        config.addDataSourceProperty("ApplicationName", "invoice-app");
+        config.addDataSourceProperty("ApplicationName", application);
         return config;
     }
 
-    DataSource dataSource() {
+    public DataSource dataSource() {
         return pool;
     }
 
-    boolean isClosed() {
+    public DatabaseSettings settings() {
+        return settings;
+    }
+
+    /** Ready while a pooled connection answers within {@code db.health-timeout-millis}. */
+    public HealthCheck readinessCheck() {
+        return new DatabaseReadinessCheck(pool, settings.healthTimeout());
+    }
+
+    public boolean isClosed() {
         return pool.isClosed();
     }
 

@@ -1,27 +1,26 @@
-package dev.paymesh.payment;
+package dev.paymesh.support;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 
 import io.helidon.webserver.http.ServerRequest;
 
 /** Reads a request body as text, refusing one larger than the limit before it is buffered. */
-final class BodyReader {
+public final class BodyReader {
 
     private BodyReader() {
     }
 
-    /** Thrown when a body exceeds the limit; mapped to 413. */
-    static final class TooLargeException extends RuntimeException {
+    /** Thrown when a body exceeds the limit; answered 413. */
+    public static final class TooLargeException extends RuntimeException {
         TooLargeException(long limit) {
             super("request body is larger than " + limit + " bytes", null, false, false);
         }
     }
 
-    static String read(ServerRequest request, int limit) {
+    public static String read(ServerRequest request, int limit) {
         long declared = request.headers().contentLength().orElse(-1L);
         if (declared > limit) {
             throw new TooLargeException(limit);
@@ -31,7 +30,7 @@ final class BodyReader {
             if (bytes.length > limit) {
                 throw new TooLargeException(limit);
             }
-            return new String(Arrays.copyOf(bytes, bytes.length), StandardCharsets.UTF_8);
+            return new String(bytes, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
