@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every tool the offline checks use, each at a pinned version, into .tools/ (gitignored):
+# Installs every tool the offline checks use, each at a pinned version, into .tools/ (gitignored);
+# checks/offline/run.sh runs it first, and it can be run alone:  checks/offline/install-tools.sh
 #   .tools/bin/            kustomize, kubeconform, istioctl (go install of pinned module versions),
 #                          cluster-analyze (checks/offline/cluster-analyze, Istio's analyzers, go.sum-pinned)
 #   .tools/venv/           pytest, PyYAML, kubernetes-validate, hadolint (checks/offline/requirements-tests.txt)
@@ -9,7 +10,7 @@
 # Needs: go (1.26 or newer), python3 with venv, and the Go module proxy and PyPI.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 readonly TOOLS="$ROOT/.tools"
 readonly STAMPS="$TOOLS/stamps"

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Everything about the deployment that can be checked without a cluster, with the field's tools:
-#   1. installs the pinned tools (checks/install-tools.sh; cached in .tools/)
+#   checks/offline/run.sh
+#   1. installs the pinned tools (checks/offline/install-tools.sh; cached in .tools/)
 #   2. renders manifests/ and mesh/ with kustomize
-#   3. runs checks/offline/run-checks.sh on the render: strict Kubernetes 1.36 and Istio 1.31.4
+#   3. runs checks/offline/check-render.sh on the render: strict Kubernetes 1.36 and Istio 1.31.4
 #      schemas, istioctl manifest generate / kube-inject / analyze, Istio's analyzers with the
 #      cluster's pods, checkov, the security invariants (pytest)
-#   4. checkov and hadolint over the Dockerfiles
+#   4. checkov and hadolint over the Dockerfile
 #   5. mutations: deliberately broken copies of the render must each be caught by some tool
 # Prints one PASS/FAIL line per check and ends with `offline: N passed, N failed`.
-# See checks/offline/README.md.
+# See README.md in this folder.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 readonly WORK="$ROOT/.work/offline"
 readonly RENDERED="$WORK/rendered"
@@ -90,7 +91,7 @@ main() {
   local started=$SECONDS status rendered_ok
   cd "$ROOT"
   status=0
-  "$ROOT/checks/install-tools.sh" || status=$?
+  "$ROOT/checks/offline/install-tools.sh" || status=$?
   record "$status" "tools: pinned kustomize, kubeconform, istioctl, cluster-analyze, checkov, hadolint, pytest, schemas"
   if [[ "$status" -ne 0 ]]; then
     echo "offline: $passed passed, $failed failed"
@@ -105,19 +106,19 @@ main() {
   cp "$ROOT/mesh/istio-install.yaml" "$RENDERED/istio-install.yaml" || rendered_ok=1
   if [[ "$rendered_ok" -eq 0 ]]; then
     same_render_with_kubectl
-    counted "$ROOT/checks/offline/run-checks.sh" "$RENDERED"
+    counted "$ROOT/checks/offline/check-render.sh" "$RENDERED"
     if [[ -f "$RENDERED/derived/invariants.xml" ]]; then
       counted invariant_lines
     fi
   fi
 
   status=0
-  "$PYTHON" "$ROOT/checks/offline/checkov_gate.py" dockerfile invoice-app/Dockerfile payment-provider/Dockerfile || status=$?
-  record "$status" "checkov: dockerfile framework over invoice-app/Dockerfile, payment-provider/Dockerfile"
+  "$PYTHON" "$ROOT/checks/offline/checkov_gate.py" dockerfile Dockerfile || status=$?
+  record "$status" "checkov: dockerfile framework over Dockerfile (both services' image)"
   status=0
   "$ROOT/.tools/venv/bin/hadolint" --config "$ROOT/checks/offline/hadolint.yaml" \
-    invoice-app/Dockerfile payment-provider/Dockerfile || status=$?
-  record "$status" "hadolint: invoice-app/Dockerfile, payment-provider/Dockerfile"
+    Dockerfile || status=$?
+  record "$status" "hadolint: Dockerfile (both services' image)"
 
   if [[ "$rendered_ok" -eq 0 ]]; then
     counted "$PYTHON" "$ROOT/checks/offline/mutations.py" "$RENDERED" "$WORK/mutations"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The offline checks of one rendered set: what a cluster with Istio would refuse or flag.
-#   checks/offline/run-checks.sh DIR
+#   checks/offline/check-render.sh DIR
 # DIR holds manifests.yaml (kustomize build manifests/), mesh.yaml (kustomize build mesh/) and
 # istio-install.yaml (the IstioOperator). Derived files go to DIR/derived/. Prints one line
 # `PASS: TOOL: what` or `FAIL: TOOL: what` per check (details above it), exits 1 if any failed.
-# checks/offline.sh runs it on the real render, mutations.py on deliberately broken copies.
-# Needs the tools of checks/install-tools.sh.
+# A step of checks/offline/run.sh, not an entry point: run.sh runs it on the real render,
+# mutations.py on deliberately broken copies.
+# Needs the tools of checks/offline/install-tools.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
