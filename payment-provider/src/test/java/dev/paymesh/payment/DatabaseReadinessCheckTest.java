@@ -24,6 +24,7 @@ class DatabaseReadinessCheckTest {
         HikariConfig config = new HikariConfig();
         config.setJdbcUrl(jdbcUrl);
         config.setUsername(TestPostgres.USER);
+        config.setPassword(TestPostgres.PASSWORD);
         config.setConnectionTimeout(connectionTimeout.toMillis());
         config.setInitializationFailTimeout(-1);
         return new HikariDataSource(config);

@@ -139,7 +139,7 @@ class MainProcessTest {
     }
 
     private static String query(String database, String sql) throws Exception {
-        try (var connection = TestPostgres.shared().getDatabase(TestPostgres.USER, database).getConnection();
+        try (var connection = TestPostgres.admin(database).getConnection();
              var statement = connection.createStatement();
              var row = statement.executeQuery(sql)) {
             assertThat(sql, row.next(), is(true));

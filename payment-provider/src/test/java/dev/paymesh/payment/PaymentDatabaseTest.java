@@ -38,7 +38,7 @@ class PaymentDatabaseTest {
 
     private static DataSource admin(String jdbcUrl) {
         String database = jdbcUrl.substring(jdbcUrl.lastIndexOf('/') + 1);
-        return TestPostgres.shared().getDatabase(TestPostgres.USER, database);
+        return TestPostgres.admin(database);
     }
 
     private static List<String> rows(DataSource dataSource, String sql) throws SQLException {
@@ -137,13 +137,13 @@ class PaymentDatabaseTest {
         String url = TestPostgres.newDatabase();
         // A database that already has tables but no migration history is not one to migrate blindly.
         TestPostgres.execute(admin(url), "CREATE TABLE payments (id int)");
-        var config = TestPostgres.providerConfig(url, Map.of("db.password", "s3cret-word"));
+        var config = TestPostgres.providerConfig(url, Map.of());
         StartupException refused = assertThrows(StartupException.class,
                 () -> Main.start(config));
         assertThat(refused.getMessage(), allOf(
                 startsWith("database migration failed for the payment database (url=" + url),
                 containsString("non-empty schema"),
-                not(containsString("s3cret-word"))));
+                not(containsString(TestPostgres.PASSWORD))));
     }
 
     @Test
