@@ -1,5 +1,6 @@
 package dev.paymesh.invoice;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -33,6 +34,9 @@ import static org.hamcrest.Matchers.startsWith;
 @RoutingTest
 class InvoiceRoutingTest {
 
+    /** payment.claim-lease-seconds of application.yaml. */
+    private static final Duration LEASE = Duration.ofSeconds(60);
+
     /** Answers each invoice id as scripted; unscripted ids are paid. */
     static final class ScriptedPaymentClient implements PaymentClient {
         final ConcurrentMap<String, Result> script = new ConcurrentHashMap<>();
@@ -58,7 +62,7 @@ class InvoiceRoutingTest {
     }
 
     private static final ScriptedPaymentClient PROVIDER = new ScriptedPaymentClient();
-    private static InvoiceStore store = InMemoryInvoiceStore.seeded();
+    private static InvoiceStore store = InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC());
     private static volatile boolean storeDown;
 
     private final DirectClient client;
@@ -74,7 +78,7 @@ class InvoiceRoutingTest {
 
     @BeforeEach
     void freshState() {
-        store = InMemoryInvoiceStore.seeded();
+        store = InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC());
         PROVIDER.script.clear();
         PROVIDER.reconciliation.clear();
         PROVIDER.payCalls.set(0);

@@ -1,5 +1,6 @@
 package dev.paymesh.invoice;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -29,6 +30,9 @@ import static org.hamcrest.Matchers.startsWith;
 @ServerTest
 class InvoiceServerTest {
 
+    /** payment.claim-lease-seconds of application.yaml. */
+    private static final Duration LEASE = Duration.ofSeconds(60);
+
     private final Http1Client client;
 
     InvoiceServerTest(Http1Client client) {
@@ -39,7 +43,7 @@ class InvoiceServerTest {
     static void server(WebServerConfig.Builder server) {
         PaymentClient deadProvider = new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:9",
                 Duration.ofMillis(300), Duration.ofMillis(300)));
-        InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(), deadProvider, 8, 65536,
+        InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC()), deadProvider, 8, 65536,
                 Metrics.globalRegistry(), "invoice-app");
         server.addFeature(Services.observe(ServiceConfig.over(Main.class, Map.of()), List.of()))
                 .routing(app::routing);
