@@ -74,7 +74,7 @@ fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
 
 print_summary() {
   summary_printed=true
-  printf '%d passed, %d failed\n' "$passed" "$failed"
+  printf 'pods: %d passed, %d failed\n' "$passed" "$failed"
 }
 
 parse_arguments() {
