@@ -3,6 +3,7 @@ package dev.paymesh.support;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
 import io.helidon.metrics.api.Metrics;
+import io.helidon.webclient.api.ClientResponseTyped;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.testing.junit5.DirectClient;
 import io.helidon.webserver.testing.junit5.RoutingTest;
@@ -42,40 +43,41 @@ class ServiceRoutingTest {
                 });
     }
 
+    /** The answer must be exactly this status and this JSON body. */
+    private static void assertAnswer(ClientResponseTyped<String> response, Status status, String body) {
+        assertThat(response.status(), is(status));
+        assertThat(response.entity(), is(body));
+    }
+
     @Test
     void anInvalidRequestIs400WithItsMessage() {
-        var response = client.get("/invalid").request(String.class);
-        assertThat(response.status(), is(Status.BAD_REQUEST_400));
-        assertThat(response.entity(), is("{\"error\":\"name the field\"}"));
+        assertAnswer(client.get("/invalid").request(String.class), Status.BAD_REQUEST_400,
+                "{\"error\":\"name the field\"}");
     }
 
     @Test
     void aBodyOverTheLimitIs413AndOneWithinItIsRead() {
-        var tooLarge = client.post("/body").submit("12345", String.class);
-        assertThat(tooLarge.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
-        assertThat(tooLarge.entity(), is("{\"error\":\"request body is larger than 4 bytes\"}"));
-        assertThat(client.post("/body").submit("1234", String.class).entity(), is("1234"));
+        assertAnswer(client.post("/body").submit("12345", String.class), Status.REQUEST_ENTITY_TOO_LARGE_413,
+                "{\"error\":\"request body is larger than 4 bytes\"}");
+        assertAnswer(client.post("/body").submit("1234", String.class), Status.OK_200, "1234");
     }
 
     @Test
     void anUnavailableStoreIs503WithRetryAfter() {
         var response = client.get("/away").request(String.class);
-        assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
+        assertAnswer(response, Status.SERVICE_UNAVAILABLE_503, "{\"error\":\"the store is away; try again later\"}");
         assertThat(response.headers().first(HeaderNames.RETRY_AFTER).orElse(""), is("7"));
-        assertThat(response.entity(), is("{\"error\":\"the store is away; try again later\"}"));
     }
 
     @Test
     void anythingElseIs500WithoutItsDetails() {
-        var response = client.get("/broken").request(String.class);
-        assertThat(response.status(), is(Status.INTERNAL_SERVER_ERROR_500));
-        assertThat(response.entity(), is("{\"error\":\"internal error; see the service log\"}"));
+        assertAnswer(client.get("/broken").request(String.class), Status.INTERNAL_SERVER_ERROR_500,
+                "{\"error\":\"internal error; see the service log\"}");
     }
 
     @Test
     void anUnknownPathIsAJson404() {
-        var response = client.get("/no/such/thing").request(String.class);
-        assertThat(response.status(), is(Status.NOT_FOUND_404));
-        assertThat(response.entity(), is("{\"error\":\"no such resource: /no/such/thing\"}"));
+        assertAnswer(client.get("/no/such/thing").request(String.class), Status.NOT_FOUND_404,
+                "{\"error\":\"no such resource: /no/such/thing\"}");
     }
 }
