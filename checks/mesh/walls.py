@@ -327,7 +327,7 @@ def apply_and_probe(box, work, rendered, name, mutated, base):
     if mutated["manifests"] == base["manifests"] and mutated["install"] == base["install"]:
         shutil.copytree(rendered / "derived", target / "derived")
     else:
-        subprocess.run([str(HERE.parent / "offline/run-checks.sh"), "--derive-only", str(target)], check=True,
+        subprocess.run([str(HERE.parent / "offline/check-render.sh"), "--derive-only", str(target)], check=True,
                        capture_output=True, text=True)
     subprocess.run([sys.executable, str(HERE / "box.py"), "plan", str(target), str(target)], check=True,
                    capture_output=True, text=True)

@@ -1,7 +1,7 @@
 """pytest wiring of the invariant tests: which rendered set they read.
 
   pytest --rendered DIR checks/offline/test_invariants.py
-DIR holds manifests.yaml, mesh.yaml and derived/istio-install.gen.yaml (see run-checks.sh).
+DIR holds manifests.yaml, mesh.yaml and derived/istio-install.gen.yaml (see check-render.sh).
 """
 import functools
 import pathlib

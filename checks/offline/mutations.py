@@ -3,7 +3,7 @@
 Usage: mutations.py RENDERED_DIR WORK_DIR
 
 Each mutation copies the rendered set (manifests.yaml, mesh.yaml, istio-install.yaml), breaks it
-in one deliberate way, runs the whole pipeline (run-checks.sh: schemas, istioctl, checkov,
+in one deliberate way, runs the whole pipeline (check-render.sh: schemas, istioctl, checkov,
 invariant tests) on the copy and records which tools failed. A mutation no tool catches is a
 failure, and so is an unbroken copy that does not pass: a check that fails on everything proves
 nothing. Prints one PASS/FAIL line per mutation and a table of mutation x tool.
@@ -225,8 +225,8 @@ def write(sets, directory):
 
 
 def run_pipeline(directory):
-    """Runs run-checks.sh on a directory; returns the tools that failed and the output."""
-    completed = subprocess.run([str(HERE / "run-checks.sh"), str(directory)], capture_output=True, text=True, check=False)
+    """Runs check-render.sh on a directory; returns the tools that failed and the output."""
+    completed = subprocess.run([str(HERE / "check-render.sh"), str(directory)], capture_output=True, text=True, check=False)
     output = completed.stdout + completed.stderr
     results = {}
     for line in output.splitlines():
@@ -234,7 +234,7 @@ def run_pipeline(directory):
         if m:
             results[m.group(2)] = m.group(1)
     if set(results) != set(TOOLS):
-        raise RuntimeError(f"run-checks.sh reported {sorted(results)}, expected {TOOLS}:\n{output}")
+        raise RuntimeError(f"check-render.sh reported {sorted(results)}, expected {TOOLS}:\n{output}")
     (directory / "checks.log").write_text(output)
     return [tool for tool in TOOLS if results[tool] == "FAIL"], output
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the real Dockerfiles on locally made base images and runs the kustomize-rendered
-# workloads under a real container runtime (Debian's docker.io) in a network namespace of its
-# own: security context, probes, test.sh's flow through the pods, the runAsNonRoot refusal of a
-# root image, image sizes and pod memory. See README.md in this folder.
+# Builds both services' images from the real Dockerfile on locally made base images and runs the
+# kustomize-rendered workloads under a real container runtime (Debian's docker.io) in a network
+# namespace of its own: security context, probes, test.sh's flow through the pods, the
+# runAsNonRoot refusal of a root image, image sizes and pod memory. See README.md in this folder.
 #   checks/pods/run.sh                          everything; non-zero exit on any failure
 #   checks/pods/run.sh --skip-without-runtime   where no container runtime can be had, say what
 #                                               was not run and exit 0 (ignored when CI=true)
@@ -52,7 +52,7 @@ readonly ROOTFS_EXCLUDES=('./dev/*' './proc/*' './sys/*' './var/cache/apt/*' './
   './usr/share/doc/*' './usr/share/man/*' './usr/share/info/*' './usr/share/locale/*' './usr/share/lintian/*')
 readonly SERVICES=(invoice-app payment-provider)
 readonly IMAGE_TAG=1.0.0
-# Images the kubelet must refuse under runAsNonRoot: invoice-app's own Dockerfile without its
+# Images the kubelet must refuse under runAsNonRoot: invoice-app from the real Dockerfile without its
 # USER line (the original bug) and an image that names its user instead of numbering it.
 readonly ROOT_USER_IMAGE=paymesh-test/invoice-app-without-user:$IMAGE_TAG
 readonly NAMED_USER_IMAGE=paymesh-test/named-user:1
@@ -74,7 +74,7 @@ fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
 
 print_summary() {
   summary_printed=true
-  printf '%d passed, %d failed\n' "$passed" "$failed"
+  printf 'pods: %d passed, %d failed\n' "$passed" "$failed"
 }
 
 parse_arguments() {
@@ -351,11 +351,12 @@ make_postgres_image() {
   echo "built $POSTGRES_IMAGE: $("$DOCKER" run --rm --entrypoint postgres "$POSTGRES_IMAGE" --version)"
 }
 
-# Builds one Dockerfile as a user would, from the repository root; only the base images differ.
+# Builds a service's image from a Dockerfile as a user would, from the repository root; only the
+# base images differ.
 build_image() {
-  local dockerfile=$1 image=$2 log_file=$3
+  local dockerfile=$1 service=$2 image=$3 log_file=$4
   # BuildKit: the builder current Docker uses by default.
-  DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain -f "$dockerfile" \
+  DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain -f "$dockerfile" --build-arg "SERVICE=$service" \
     --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE_IMAGE" \
     -t "$image" "$ROOT" >"$log_file" 2>&1
 }
@@ -364,26 +365,26 @@ build_service_images() {
   local service image started
   for service in "${SERVICES[@]}"; do
     image="paymesh/$service:$IMAGE_TAG"
-    log "Image $image from $service/Dockerfile"
+    log "Image $image from the Dockerfile with SERVICE=$service"
     started=$(date +%s)
-    if build_image "$ROOT/$service/Dockerfile" "$image" "$run_dir/build-$service.log"; then
-      pass "$image builds from the real $service/Dockerfile on the local base images ($(($(date +%s) - started))s)"
+    if build_image "$ROOT/Dockerfile" "$service" "$image" "$run_dir/build-$service.log"; then
+      pass "$image builds from the real Dockerfile (SERVICE=$service) on the local base images ($(($(date +%s) - started))s)"
     else
       tail -n 40 "$run_dir/build-$service.log"
       "$DOCKER" image rm -f "$image" >/dev/null 2>&1 || true
-      fail "$image builds from $service/Dockerfile (the end of its log is above)"
+      fail "$image builds from the Dockerfile with SERVICE=$service (the end of its log is above)"
     fi
   done
 }
 
-# Part 1: invoice-app's Dockerfile with its USER line removed runs as root, like the original
+# Part 1: invoice-app's image from the Dockerfile with its USER line removed runs as root, like the original
 # setup's image; and an image whose user is a name.
 build_images_the_kubelet_must_refuse() {
   log "Images the kubelet must refuse under runAsNonRoot"
   printf 'FROM %s\nUSER nobody\n' "$RUNTIME_BASE_IMAGE" | "$DOCKER" build -q -t "$NAMED_USER_IMAGE" - >/dev/null
   if image_exists "paymesh/invoice-app:$IMAGE_TAG"; then
-    sed '/^USER /d' "$ROOT/invoice-app/Dockerfile" >"$run_dir/Dockerfile.without-user"
-    build_image "$run_dir/Dockerfile.without-user" "$ROOT_USER_IMAGE" "$run_dir/build-without-user.log" \
+    sed '/^USER /d' "$ROOT/Dockerfile" >"$run_dir/Dockerfile.without-user"
+    build_image "$run_dir/Dockerfile.without-user" invoice-app "$ROOT_USER_IMAGE" "$run_dir/build-without-user.log" \
       || { tail -n 20 "$run_dir/build-without-user.log"; return 1; }
   fi
   local image
@@ -465,7 +466,7 @@ run_pods() {
   for secret in "${DEPLOY_SECRETS[@]}"; do arguments+=(--secret "$secret"); done
   if image_exists "$ROOT_USER_IMAGE"; then
     arguments+=(--refused-image "$ROOT_USER_IMAGE" "container has runAsNonRoot and image will run as root"
-      "invoice-app's own Dockerfile without its USER line")
+      "invoice-app from the real Dockerfile without its USER line")
   fi
   arguments+=(--refused-image "$NAMED_USER_IMAGE"
     "container has runAsNonRoot and image has non-numeric user (nobody), cannot verify user is non-root"

@@ -16,9 +16,6 @@ import java.util.function.UnaryOperator;
 /** Invoices in this process only, seeded like the original service: for a laptop and for tests. */
 public final class InMemoryInvoiceStore implements InvoiceStore {
 
-    /** The claim lease when none is given: far above any payment call. */
-    static final Duration DEFAULT_LEASE = Duration.ofSeconds(60);
-
     /** One stored invoice with its claim: the owner and since when, null when not PAYING. */
     private record Entry(Invoice invoice, String owner, Instant claimedAt, boolean outcomeUnknown) {
         Entry moved(Invoice.State state, String newOwner, Instant at, boolean unknown) {
@@ -31,20 +28,12 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     private final Duration lease;
     private final Clock clock;
 
-    public InMemoryInvoiceStore() {
-        this(DEFAULT_LEASE, Clock.systemUTC());
-    }
-
     public InMemoryInvoiceStore(Duration lease, Clock clock) {
         this.lease = Objects.requireNonNull(lease, "lease");
         this.clock = Objects.requireNonNull(clock, "clock");
     }
 
     /** A store holding the three invoices every installation starts with. */
-    public static InMemoryInvoiceStore seeded() {
-        return seeded(DEFAULT_LEASE, Clock.systemUTC());
-    }
-
     public static InMemoryInvoiceStore seeded(Duration lease, Clock clock) {
         InMemoryInvoiceStore store = new InMemoryInvoiceStore(lease, clock);
         store.create(unpaid("I1", "12.15", "EUR"));

@@ -5,16 +5,14 @@ import java.util.Currency;
 import java.util.Objects;
 
 import jakarta.json.JsonObject;
-import jakarta.json.spi.JsonProvider;
+
+import dev.paymesh.support.Json;
 
 /**
  * An invoice. While a payment for it is in flight it is {@link State#PAYING}: still unpaid for
  * every reader, but no other pay run may take it.
  */
 public record Invoice(String id, BigDecimal value, Currency currency, State state) {
-
-    // Looked up once: each Json.createX call would search the service loader again.
-    static final JsonProvider JSON = JsonProvider.provider();
 
     /** Where an invoice is in its life. */
     public enum State { UNPAID, PAYING, PAID }
@@ -36,7 +34,7 @@ public record Invoice(String id, BigDecimal value, Currency currency, State stat
 
     /** The wire shape existing clients read: PascalCase, Value a number with its scale. */
     JsonObject toJson() {
-        return JSON.createObjectBuilder()
+        return Json.object()
                 .add("InvoiceId", id)
                 .add("Value", value)
                 .add("Currency", currency.getCurrencyCode())

@@ -1,6 +1,5 @@
 package dev.paymesh.invoice;
 
-import java.io.StringReader;
 import java.math.BigDecimal;
 import java.util.Currency;
 import java.util.Locale;
@@ -13,13 +12,12 @@ import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
 import jakarta.json.JsonValue;
-import jakarta.json.spi.JsonProvider;
+
+import dev.paymesh.support.InvalidRequestException;
+import dev.paymesh.support.Json;
 
 /** Turns the body of POST /invoices into a new unpaid invoice; every refusal names the field. */
 final class InvoiceRequestParser {
-
-    // Looked up once: each Json.createX call would search the service loader again.
-    private static final JsonProvider JSON = JsonProvider.provider();
 
     private static final Set<String> FIELDS = Set.of("InvoiceId", "Value", "Currency");
     // Ids end up in URLs (/invoices/{id}, /payments/{id}), so they stay URL-safe.
@@ -33,21 +31,21 @@ final class InvoiceRequestParser {
         JsonObject json = readObject(body);
         for (String key : json.keySet()) {
             if (!FIELDS.contains(key)) {
-                throw new BadRequestException("unknown field '" + key + "'; an invoice has InvoiceId, Value and Currency");
+                throw new InvalidRequestException("unknown field '" + key + "'; an invoice has InvoiceId, Value and Currency");
             }
         }
         return new Invoice(id(json), value(json), currency(json), Invoice.State.UNPAID);
     }
 
     private static JsonObject readObject(String body) {
-        try (var reader = JSON.createReader(new StringReader(body))) {
+        try (var reader = Json.reader(body)) {
             JsonValue value = reader.readValue();
             if (value.getValueType() != JsonValue.ValueType.OBJECT) {
-                throw new BadRequestException("the body must be a JSON object");
+                throw new InvalidRequestException("the body must be a JSON object");
             }
             return value.asJsonObject();
         } catch (JsonException | IllegalStateException e) {
-            throw new BadRequestException("the body is not valid JSON");
+            throw new InvalidRequestException("the body is not valid JSON");
         }
     }
 
@@ -58,7 +56,7 @@ final class InvoiceRequestParser {
         }
         if (value.getValueType() != JsonValue.ValueType.STRING
                 || !ID.matcher(((JsonString) value).getString()).matches()) {
-            throw new BadRequestException("InvoiceId must be a string of 1 to 64 letters, digits, '.', '_' or '-'");
+            throw new InvalidRequestException("InvoiceId must be a string of 1 to 64 letters, digits, '.', '_' or '-'");
         }
         return ((JsonString) value).getString();
     }
@@ -66,17 +64,17 @@ final class InvoiceRequestParser {
     private static BigDecimal value(JsonObject json) {
         JsonValue value = json.getOrDefault("Value", JsonValue.NULL);
         if (value.getValueType() == JsonValue.ValueType.NULL) {
-            throw new BadRequestException("Value is required, for example 12.15");
+            throw new InvalidRequestException("Value is required, for example 12.15");
         }
         if (value.getValueType() != JsonValue.ValueType.NUMBER) {
-            throw new BadRequestException("Value must be a JSON number, for example 12.15");
+            throw new InvalidRequestException("Value must be a JSON number, for example 12.15");
         }
         BigDecimal amount = ((JsonNumber) value).bigDecimalValue();
         if (amount.signum() <= 0) {
-            throw new BadRequestException("Value must be greater than 0");
+            throw new InvalidRequestException("Value must be greater than 0");
         }
         if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
-            throw new BadRequestException("Value must have at most 2 decimal places");
+            throw new InvalidRequestException("Value must have at most 2 decimal places");
         }
         return amount;
     }
@@ -84,7 +82,7 @@ final class InvoiceRequestParser {
     private static Currency currency(JsonObject json) {
         JsonValue value = json.getOrDefault("Currency", JsonValue.NULL);
         if (value.getValueType() == JsonValue.ValueType.NULL) {
-            throw new BadRequestException("Currency is required, an ISO 4217 code such as EUR");
+            throw new InvalidRequestException("Currency is required, an ISO 4217 code such as EUR");
         }
         if (value.getValueType() == JsonValue.ValueType.STRING) {
             String code = ((JsonString) value).getString();
@@ -96,6 +94,6 @@ final class InvoiceRequestParser {
                 }
             }
         }
-        throw new BadRequestException("Currency must be an ISO 4217 code such as EUR");
+        throw new InvalidRequestException("Currency must be an ISO 4217 code such as EUR");
     }
 }

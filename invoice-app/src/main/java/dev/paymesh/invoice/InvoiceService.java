@@ -4,6 +4,7 @@ import java.util.Optional;
 
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
+import io.helidon.webserver.http.Handler;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -11,48 +12,46 @@ import io.helidon.webserver.http.ServerResponse;
 
 import jakarta.json.JsonArrayBuilder;
 import jakarta.json.JsonObjectBuilder;
-import jakarta.json.spi.JsonProvider;
 
-/** The invoices API: list, look up, create, and pay all unpaid ones. */
-final class InvoiceService implements HttpService {
+import dev.paymesh.support.BodyReader;
+import dev.paymesh.support.InvalidRequestException;
+import dev.paymesh.support.Json;
+import dev.paymesh.support.JsonResponses;
 
-    // Looked up once: each Json.createX call would search the service loader again.
-    private static final JsonProvider JSON = JsonProvider.provider();
+/**
+ * The invoices API: list, look up, create, and pay all unpaid ones.
+ *
+ * @param store        where the invoices are
+ * @param payRun       pays the unpaid ones
+ * @param maxBodyBytes the largest body of a new invoice
+ */
+record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) implements HttpService {
 
-    private final InvoiceStore store;
-    private final PayRun payRun;
-    private final int maxBodyBytes;
-
-    InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) {
-        this.store = store;
-        this.payRun = payRun;
-        this.maxBodyBytes = maxBodyBytes;
-    }
+    private static final Handler METHOD_NOT_ALLOWED = JsonResponses.methodNotAllowed(JsonResponses.PathShown.WHOLE);
 
     @Override
     public void routing(HttpRules rules) {
         rules.get("/", this::list)
                 .post("/", this::create)
-                .any("/", InvoiceService::methodNotAllowed)
+                .any("/", METHOD_NOT_ALLOWED)
                 .post("/pay", this::pay)
-                .any("/pay", InvoiceService::methodNotAllowed)
+                .any("/pay", METHOD_NOT_ALLOWED)
                 .get("/{id}", this::find)
-                .any("/{id}", InvoiceService::methodNotAllowed);
+                .any("/{id}", METHOD_NOT_ALLOWED);
     }
 
     private void list(ServerRequest request, ServerResponse response) {
         Optional<Boolean> paid = request.query().first("paid").asOptional().map(InvoiceService::paidFilter);
-        JsonArrayBuilder array = JSON.createArrayBuilder();
+        JsonArrayBuilder array = Json.array();
         store.list(paid).forEach(invoice -> array.add(invoice.toJson()));
-        response.header(HeaderNames.CONTENT_TYPE, "application/json");
-        response.send(array.build().toString());
+        JsonResponses.send(response, Status.OK_200, array.build());
     }
 
     private static Boolean paidFilter(String value) {
         return switch (value) {
             case "true" -> Boolean.TRUE;
             case "false" -> Boolean.FALSE;
-            default -> throw new BadRequestException("paid must be true or false, got '" + value + "'");
+            default -> throw new InvalidRequestException("paid must be true or false, got '" + value + "'");
         };
     }
 
@@ -75,11 +74,11 @@ final class InvoiceService implements HttpService {
 
     private void pay(ServerRequest request, ServerResponse response) throws InterruptedException {
         PayRun.Report report = payRun.payAllUnpaid(request.headers());
-        JsonArrayBuilder paid = JSON.createArrayBuilder();
+        JsonArrayBuilder paid = Json.array();
         report.paid().stream().sorted().forEach(paid::add);
-        JsonArrayBuilder failed = JSON.createArrayBuilder();
+        JsonArrayBuilder failed = Json.array();
         for (PayRun.Failure failure : report.failed()) {
-            JsonObjectBuilder entry = JSON.createObjectBuilder()
+            JsonObjectBuilder entry = Json.object()
                     .add("InvoiceId", failure.invoiceId())
                     .add("error", failure.error());
             failed.add(entry);
@@ -87,15 +86,10 @@ final class InvoiceService implements HttpService {
         // A store that could not record an outcome is the more urgent news: 503 over 502.
         Status status = report.storeUnavailable() ? Status.SERVICE_UNAVAILABLE_503
                 : report.failed().isEmpty() ? Status.OK_200 : Status.BAD_GATEWAY_502;
-        JsonResponses.send(response, status, JSON.createObjectBuilder()
+        JsonResponses.send(response, status, Json.object()
                 .add("paid", paid)
                 .add("failed", failed)
                 .build());
-    }
-
-    static void methodNotAllowed(ServerRequest request, ServerResponse response) {
-        JsonResponses.error(response, Status.METHOD_NOT_ALLOWED_405,
-                "method " + request.prologue().method().text() + " is not allowed on " + request.path().absolute().path());
     }
 
 }

@@ -16,6 +16,8 @@ import java.util.Optional;
 
 import javax.sql.DataSource;
 
+import dev.paymesh.support.StoreUnavailableException;
+
 /**
  * Invoices in PostgreSQL, shared by every replica. Each method is one statement in its own
  * transaction; the claim is one UPDATE whose row locks keep concurrent runs apart.

@@ -1,5 +1,6 @@
 package dev.paymesh.invoice;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -12,7 +13,10 @@ import java.util.concurrent.Semaphore;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import io.helidon.config.Config;
 import io.helidon.http.Headers;
+
+import dev.paymesh.support.StoreUnavailableException;
 
 /**
  * Pays every unpaid invoice: claims them atomically, pays them concurrently with a bounded number
@@ -47,6 +51,41 @@ final class PayRun {
     private record Outcome(boolean paid, Failure failure) {
         static final Outcome PAID = new Outcome(true, null);
         static final Outcome TAKEN_OVER = new Outcome(false, null);
+    }
+
+    /**
+     * The settings under {@code payment}; the defaults are in application.yaml.
+     *
+     * @param maxInFlight payments in flight at once during one run
+     * @param claimLease  how long a run's claim on an invoice lasts before another run may take it over
+     */
+    record Settings(int maxInFlight, Duration claimLease) {
+
+        Settings {
+            if (maxInFlight < 1) {
+                throw new IllegalArgumentException("payment.max-in-flight must be at least 1, got " + maxInFlight);
+            }
+            if (claimLease.toSeconds() < 1) {
+                throw new IllegalArgumentException("payment.claim-lease-seconds must be at least 1, got "
+                        + claimLease.toSeconds());
+            }
+        }
+
+        /**
+         * Reads the settings; the lease must outlast one payment and its lookup, or a slow but living
+         * run would have its invoices taken, so a shorter one is warned about.
+         */
+        static Settings from(Config payment, HttpPaymentClient.Settings provider) {
+            Settings settings = new Settings(payment.get("max-in-flight").asInt().get(),
+                    Duration.ofSeconds(payment.get("claim-lease-seconds").asLong().get()));
+            Duration oneInvoice = provider.connectTimeout().plus(provider.readTimeout()).multipliedBy(2);
+            if (settings.claimLease().compareTo(oneInvoice) <= 0) {
+                LOGGER.warning(() -> "payment.claim-lease-seconds=" + settings.claimLease().toSeconds()
+                        + " is not above one payment and its lookup (" + oneInvoice.toMillis()
+                        + " ms): a slow pay run may have invoices taken over");
+            }
+            return settings;
+        }
     }
 
     private static final String STORE_DOWN = "the invoice database is unavailable; the invoice stays claimed"

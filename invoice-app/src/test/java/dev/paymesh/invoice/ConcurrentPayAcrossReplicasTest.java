@@ -27,6 +27,8 @@ import io.helidon.webserver.WebServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import dev.paymesh.support.Database;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.is;
@@ -152,7 +154,7 @@ class ConcurrentPayAcrossReplicasTest {
 
         // The replica that dies: it claimed everything, began paying D0-D9, and D0-D4 reached the
         // provider, but it never heard back nor wrote anything more.
-        try (InvoiceDatabase dying = InvoiceDatabase.open(JdbcInvoiceStoreTest.settings(database.url()))) {
+        try (Database dying = JdbcInvoiceStoreTest.open(database.url())) {
             JdbcInvoiceStore store = new JdbcInvoiceStore(dying.dataSource(), lease);
             for (int i = 0; i < 20; i++) {
                 store.create(InvoiceStoreContract.invoice("D" + i, "2.50", "EUR"));

@@ -18,6 +18,10 @@ import java.util.stream.Stream;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.junit.jupiter.api.Test;
 
+import dev.paymesh.support.Database;
+import dev.paymesh.support.DatabaseSettings;
+import dev.paymesh.support.StartupException;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.is;
@@ -41,10 +45,10 @@ class DatabaseStartupWaitTest {
             return TestPostgres.start(EmbeddedPostgres.builder().setDataDirectory(dataDirectory).setPort(port));
         });
         // The superuser the server is initialised with; local connections are trusted.
-        var settings = new InvoiceDatabase.Settings("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres",
-                "unused", 2, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofSeconds(60));
+        var settings = new DatabaseSettings("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres",
+                "unused", 2, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofSeconds(60), Duration.ofSeconds(1));
         long start = System.nanoTime();
-        try (InvoiceDatabase database = InvoiceDatabase.open(settings)) {
+        try (Database database = Database.open(settings, "invoice", "invoice-app")) {
             assertThat(Duration.ofNanos(System.nanoTime() - start), greaterThanOrEqualTo(lateBy));
             assertThat(ids(database), is(List.of("I1", "I2", "I3")));
         } finally {
@@ -57,11 +61,11 @@ class DatabaseStartupWaitTest {
     void aDatabaseThatNeverAnswersFailsTheStartOnceTheWaitIsOver() throws Exception {
         int port = freePort();
         Duration wait = Duration.ofSeconds(2);
-        var settings = new InvoiceDatabase.Settings("jdbc:postgresql://127.0.0.1:" + port + "/invoices", "invoice_app",
-                "unused", 2, Duration.ofMillis(500), Duration.ofSeconds(5), wait);
+        var settings = new DatabaseSettings("jdbc:postgresql://127.0.0.1:" + port + "/invoices", "invoice_app",
+                "unused", 2, Duration.ofMillis(500), Duration.ofSeconds(5), wait, Duration.ofSeconds(1));
         long start = System.nanoTime();
 
-        IllegalStateException failure = assertThrows(IllegalStateException.class, () -> InvoiceDatabase.open(settings));
+        StartupException failure = assertThrows(StartupException.class, () -> Database.open(settings, "invoice", "invoice-app"));
 
         Duration took = Duration.ofNanos(System.nanoTime() - start);
         assertThat(took, greaterThanOrEqualTo(wait.dividedBy(2)));
@@ -69,7 +73,7 @@ class DatabaseStartupWaitTest {
         assertThat(failure.getMessage(), startsWith("cannot connect to the invoice database"));
     }
 
-    private static List<String> ids(InvoiceDatabase database) throws Exception {
+    private static List<String> ids(Database database) throws Exception {
         List<String> ids = new ArrayList<>();
         try (Connection connection = database.dataSource().getConnection();
              Statement statement = connection.createStatement();

@@ -1,6 +1,5 @@
 package dev.paymesh.invoice;
 
-import java.io.StringReader;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -15,15 +14,13 @@ import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 
-import jakarta.json.spi.JsonProvider;
+import dev.paymesh.support.Json;
 
 /**
  * payment-provider's two routes over a real socket on 127.0.0.1, for tests: records each payment
  * once per id and counts every POST and every lookup per invoice id.
  */
 final class FakePaymentProvider implements AutoCloseable {
-
-    private static final JsonProvider JSON = JsonProvider.provider();
 
     private final ConcurrentMap<String, AtomicInteger> posts = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, AtomicInteger> lookups = new ConcurrentHashMap<>();
@@ -83,7 +80,7 @@ final class FakePaymentProvider implements AutoCloseable {
 
     private void pay(ServerRequest request, ServerResponse response) throws InterruptedException {
         String id;
-        try (var reader = JSON.createReader(new StringReader(request.content().as(String.class)))) {
+        try (var reader = Json.reader(request.content().as(String.class))) {
             id = reader.readObject().getString("id");
         }
         posts.computeIfAbsent(id, key -> new AtomicInteger()).incrementAndGet();

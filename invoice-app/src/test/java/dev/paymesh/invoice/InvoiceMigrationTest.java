@@ -15,6 +15,11 @@ import io.helidon.config.ConfigSources;
 
 import org.junit.jupiter.api.Test;
 
+import dev.paymesh.support.Database;
+import dev.paymesh.support.DatabaseSettings;
+import dev.paymesh.support.ServiceConfig;
+import dev.paymesh.support.StartupException;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.is;
@@ -47,9 +52,9 @@ class InvoiceMigrationTest {
             assertThat(rows(connection, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), is(List.of("0")));
         }
 
-        InvoiceDatabase.open(JdbcInvoiceStoreTest.settings(database.url())).close();
+        JdbcInvoiceStoreTest.open(database.url()).close();
         // A second start, as every other replica and every restart does, changes nothing.
-        InvoiceDatabase.open(JdbcInvoiceStoreTest.settings(database.url())).close();
+        JdbcInvoiceStoreTest.open(database.url()).close();
 
         try (Connection connection = database.admin().getConnection()) {
             assertThat(rows(connection, "SELECT version, success FROM flyway_schema_history ORDER BY installed_rank"),
@@ -68,7 +73,7 @@ class InvoiceMigrationTest {
     @Test
     void theSchemaRefusesAStateOutsideTheThreeAndAPayingInvoiceWithoutClaim() throws SQLException {
         TestPostgres.Database database = TestPostgres.newDatabase();
-        InvoiceDatabase.open(JdbcInvoiceStoreTest.settings(database.url())).close();
+        JdbcInvoiceStoreTest.open(database.url()).close();
         try (Connection connection = database.admin().getConnection();
              Statement statement = connection.createStatement()) {
             SQLException badState = assertThrows(SQLException.class, () -> statement.executeUpdate(
@@ -84,10 +89,10 @@ class InvoiceMigrationTest {
     }
 
     private static Config serverWithDatabase(String url) {
-        return Config.just(ConfigSources.create(Map.of(
+        return ServiceConfig.over(Main.class, Map.of(
                 "server.port", "0", "server.host", "127.0.0.1",
                 "db.url", url, "db.user", TestPostgres.USER, "db.password", TestPostgres.PASSWORD,
-                "db.pool.connection-timeout-millis", "500")));
+                "db.pool.connection-timeout-millis", "500"));
     }
 
     @Test
@@ -109,7 +114,7 @@ class InvoiceMigrationTest {
                     + " EXECUTE FUNCTION guard.refuse_invoice_table()");
         }
 
-        IllegalStateException failure = assertThrows(IllegalStateException.class,
+        StartupException failure = assertThrows(StartupException.class,
                 () -> Main.start(serverWithDatabase(database.url())));
 
         assertThat(failure.getMessage(), startsWith("database migration failed for the invoice database (url="
@@ -132,7 +137,7 @@ class InvoiceMigrationTest {
             statement.execute("ALTER TABLE invoice OWNER TO " + TestPostgres.USER);
         }
 
-        IllegalStateException failure = assertThrows(IllegalStateException.class,
+        StartupException failure = assertThrows(StartupException.class,
                 () -> Main.start(serverWithDatabase(database.url())));
 
         assertThat(failure.getMessage(), startsWith("database migration failed for the invoice database"));
@@ -150,8 +155,8 @@ class InvoiceMigrationTest {
         }
         String url = "jdbc:postgresql://127.0.0.1:" + closedPort + "/invoices";
 
-        IllegalStateException failure = assertThrows(IllegalStateException.class,
-                () -> InvoiceDatabase.open(JdbcInvoiceStoreTest.settings(url + "?password=in-the-url")));
+        StartupException failure = assertThrows(StartupException.class,
+                () -> Database.open(JdbcInvoiceStoreTest.settings(url + "?password=in-the-url"), "invoice", "invoice-app"));
 
         assertThat(failure.getMessage(), startsWith("cannot connect to the invoice database (url=" + url
                 + "?password=***, user=" + TestPostgres.USER));
@@ -162,11 +167,12 @@ class InvoiceMigrationTest {
     @Test
     void aWrongPasswordStopsTheStartWithAClearMessage() {
         TestPostgres.Database database = TestPostgres.newDatabase();
-        var settings = new InvoiceDatabase.Settings(database.url(), TestPostgres.USER, "not-the-password", 2,
-                java.time.Duration.ofMillis(500), java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(60));
+        var settings = new DatabaseSettings(database.url(), TestPostgres.USER, "not-the-password", 2,
+                java.time.Duration.ofMillis(500), java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(60),
+                java.time.Duration.ofSeconds(1));
 
         long start = System.nanoTime();
-        IllegalStateException failure = assertThrows(IllegalStateException.class, () -> InvoiceDatabase.open(settings));
+        StartupException failure = assertThrows(StartupException.class, () -> Database.open(settings, "invoice", "invoice-app"));
 
         // Not waited out like an unreachable database: a wrong password will not heal.
         assertThat(java.time.Duration.ofNanos(System.nanoTime() - start).toSeconds() < 10, is(true));

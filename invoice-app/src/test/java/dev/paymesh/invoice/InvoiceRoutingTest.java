@@ -1,5 +1,6 @@
 package dev.paymesh.invoice;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -19,6 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.paymesh.support.StoreUnavailableException;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.is;
@@ -31,18 +34,17 @@ import static org.hamcrest.Matchers.startsWith;
 @RoutingTest
 class InvoiceRoutingTest {
 
+    /** payment.claim-lease-seconds of application.yaml. */
+    private static final Duration LEASE = Duration.ofSeconds(60);
+
     /** Answers each invoice id as scripted; unscripted ids are paid. */
-    static final class ScriptedPaymentClient extends PaymentClient {
+    static final class ScriptedPaymentClient implements PaymentClient {
         final ConcurrentMap<String, Result> script = new ConcurrentHashMap<>();
         final ConcurrentMap<String, Result> reconciliation = new ConcurrentHashMap<>();
         final AtomicInteger payCalls = new AtomicInteger();
         final ConcurrentMap<String, AtomicInteger> paysPerId = new ConcurrentHashMap<>();
         final ConcurrentMap<String, AtomicInteger> lookupsPerId = new ConcurrentHashMap<>();
         volatile Headers lastHeaders;
-
-        ScriptedPaymentClient() {
-            super("http://127.0.0.1:9", Duration.ofMillis(100), Duration.ofMillis(100));
-        }
 
         @Override
         public Result pay(Invoice invoice, Headers incoming) {
@@ -60,7 +62,7 @@ class InvoiceRoutingTest {
     }
 
     private static final ScriptedPaymentClient PROVIDER = new ScriptedPaymentClient();
-    private static InvoiceStore store = InMemoryInvoiceStore.seeded();
+    private static InvoiceStore store = InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC());
     private static volatile boolean storeDown;
 
     private final DirectClient client;
@@ -71,12 +73,12 @@ class InvoiceRoutingTest {
 
     @SetUpRoute
     static void routing(HttpRouting.Builder routing) {
-        Main.routing(routing, new DelegatingStore(), PROVIDER, 4, 256, Metrics.globalRegistry());
+        new InvoiceApp(new DelegatingStore(), PROVIDER, 4, 256, Metrics.globalRegistry(), "invoice-app").routing(routing);
     }
 
     @BeforeEach
     void freshState() {
-        store = InMemoryInvoiceStore.seeded();
+        store = InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC());
         PROVIDER.script.clear();
         PROVIDER.reconciliation.clear();
         PROVIDER.payCalls.set(0);
@@ -275,7 +277,7 @@ class InvoiceRoutingTest {
     void wrongMethodsAndUnknownPathsAnswerJson() {
         var wrongMethod = client.delete("/invoices").request(String.class);
         assertThat(wrongMethod.status(), is(Status.METHOD_NOT_ALLOWED_405));
-        assertThat(wrongMethod.entity(), startsWith("{\"error\":"));
+        assertThat(wrongMethod.entity(), is("{\"error\":\"method DELETE is not allowed on /invoices\"}"));
         assertThat(client.get("/invoices/pay").request(String.class).status(), is(Status.METHOD_NOT_ALLOWED_405));
         var unknown = client.get("/payments/pay").request(String.class);
         assertThat(unknown.status(), is(Status.NOT_FOUND_404));

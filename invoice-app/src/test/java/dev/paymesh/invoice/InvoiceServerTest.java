@@ -1,7 +1,9 @@
 package dev.paymesh.invoice;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 import io.helidon.http.Status;
 import io.helidon.metrics.api.Metrics;
@@ -12,9 +14,13 @@ import io.helidon.webserver.testing.junit5.SetUpServer;
 
 import org.junit.jupiter.api.Test;
 
+import dev.paymesh.support.ServiceConfig;
+import dev.paymesh.support.Services;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.startsWith;
 
 /**
@@ -24,6 +30,9 @@ import static org.hamcrest.Matchers.startsWith;
 @ServerTest
 class InvoiceServerTest {
 
+    /** payment.claim-lease-seconds of application.yaml. */
+    private static final Duration LEASE = Duration.ofSeconds(60);
+
     private final Http1Client client;
 
     InvoiceServerTest(Http1Client client) {
@@ -32,10 +41,12 @@ class InvoiceServerTest {
 
     @SetUpServer
     static void server(WebServerConfig.Builder server) {
-        PaymentClient deadProvider = new PaymentClient("http://127.0.0.1:9", Duration.ofMillis(300), Duration.ofMillis(300));
-        server.addFeature(Main.observe(Metrics.globalRegistry()))
-                .routing(routing -> Main.routing(routing, InMemoryInvoiceStore.seeded(), deadProvider, 8, 65536,
-                        Metrics.globalRegistry()));
+        PaymentClient deadProvider = new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:9",
+                Duration.ofMillis(300), Duration.ofMillis(300)));
+        InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC()), deadProvider, 8, 65536,
+                Metrics.globalRegistry(), "invoice-app");
+        server.addFeature(Services.observe(ServiceConfig.over(Main.class, Map.of()), List.of()))
+                .routing(app::routing);
     }
 
     @Test
@@ -48,6 +59,20 @@ class InvoiceServerTest {
         String metrics = client.get("/observe/metrics").request(String.class).entity();
         assertThat(metrics, containsString("payments_failed_total"));
         assertThat(metrics, containsString("route=\"/invoices/pay\""));
+    }
+
+    @Test
+    void requestTimersAreTaggedWithTheRouteNotThePath() {
+        client.get("/invoices").request(String.class);
+        client.get("/invoices/I2").request(String.class);
+        client.get("/no/such/thing").request(String.class);
+        client.get("/observe/health/live").request(String.class);
+        String metrics = client.get("/observe/metrics").request(String.class).entity();
+        for (String route : List.of("/invoices", "/invoices/{id}", "other", "/observe")) {
+            assertThat(metrics, containsString("route=\"" + route + "\""));
+        }
+        assertThat(metrics, not(containsString("I2")));
+        assertThat(metrics, not(containsString("/no/such")));
     }
 
     @Test

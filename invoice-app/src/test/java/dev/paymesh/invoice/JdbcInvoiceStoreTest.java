@@ -6,26 +6,34 @@ import java.util.List;
 
 import org.junit.jupiter.api.AfterEach;
 
+import dev.paymesh.support.Database;
+import dev.paymesh.support.DatabaseSettings;
+
 /** The store contract, in a real PostgreSQL: each test gets a fresh database the migrations seeded. */
 class JdbcInvoiceStoreTest extends InvoiceStoreContract {
 
-    private final List<InvoiceDatabase> opened = new ArrayList<>();
+    private final List<Database> opened = new ArrayList<>();
 
     @Override
     InvoiceStore seededStore(Duration lease) {
         TestPostgres.Database database = TestPostgres.newDatabase();
-        InvoiceDatabase pool = InvoiceDatabase.open(settings(database.url()));
+        Database pool = open(database.url());
         opened.add(pool);
         return new JdbcInvoiceStore(pool.dataSource(), lease);
     }
 
-    static InvoiceDatabase.Settings settings(String url) {
-        return new InvoiceDatabase.Settings(url, TestPostgres.USER, TestPostgres.PASSWORD, 10,
-                Duration.ofMillis(500), Duration.ofSeconds(10), Duration.ZERO);
+    static DatabaseSettings settings(String url) {
+        return new DatabaseSettings(url, TestPostgres.USER, TestPostgres.PASSWORD, 10,
+                Duration.ofMillis(500), Duration.ofSeconds(10), Duration.ZERO, Duration.ofSeconds(1));
+    }
+
+    /** The invoice database at the URL, migrated, as the service opens it. */
+    static Database open(String url) {
+        return Database.open(settings(url), "invoice", "invoice-app");
     }
 
     @AfterEach
     void closePools() {
-        opened.forEach(InvoiceDatabase::close);
+        opened.forEach(Database::close);
     }
 }

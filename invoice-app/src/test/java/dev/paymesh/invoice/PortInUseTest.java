@@ -5,9 +5,11 @@ import java.net.ServerSocket;
 import java.util.Map;
 
 import io.helidon.config.Config;
-import io.helidon.config.ConfigSources;
 
 import org.junit.jupiter.api.Test;
+
+import dev.paymesh.support.ServiceConfig;
+import dev.paymesh.support.StartupException;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -20,9 +22,9 @@ class PortInUseTest {
     void aTakenPortFailsTheStart() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             String port = Integer.toString(taken.getLocalPort());
-            Config config = Config.just(ConfigSources.create(Map.of("server.port", port, "server.host", "127.0.0.1")));
+            Config config = ServiceConfig.over(Main.class, Map.of("server.port", port, "server.host", "127.0.0.1"));
 
-            IllegalStateException failure = assertThrows(IllegalStateException.class, () -> Main.start(config));
+            StartupException failure = assertThrows(StartupException.class, () -> Main.start(config));
 
             assertThat(failure.getMessage(), containsString("is port " + port + " already in use?"));
         }

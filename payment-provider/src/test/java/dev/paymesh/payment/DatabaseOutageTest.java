@@ -45,7 +45,7 @@ class DatabaseOutageTest {
     void startDatabaseAndService() {
         port = TestPostgres.freePort();
         postgres = TestPostgres.start(dataDirectory, port);
-        TestPostgres.execute(postgres.getPostgresDatabase(), "CREATE DATABASE payments");
+        TestPostgres.execute(postgres.getPostgresDatabase(), "CREATE DATABASE payments OWNER " + TestPostgres.USER);
         server = Main.start(TestPostgres.providerConfig(TestPostgres.jdbcUrl(postgres, "payments"), Map.of()));
         client = WebClient.builder().baseUri("http://127.0.0.1:" + server.port()).build();
     }

@@ -3,14 +3,16 @@ package dev.paymesh.payment;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
+import dev.paymesh.support.Database;
+
 /** The store contract for the PostgreSQL store, on a real server with the real migrations. */
 class JdbcPaymentStoreTest extends PaymentStoreContract {
 
-    private static PaymentDatabase database;
+    private static Database database;
 
     @BeforeAll
     static void openDatabase() {
-        database = PaymentDatabase.open(TestPostgres.settings(TestPostgres.newDatabase()));
+        database = TestPostgres.open(TestPostgres.newDatabase());
     }
 
     @AfterAll

@@ -112,7 +112,7 @@ class MainProcessTest {
                 "DB_POOL_MAX_SIZE", "3"));
 
         Matcher listening = awaitListening();
-        assertThat(listening.group(2), containsString("postgresql at " + url + ", pool of 3"));
+        assertThat(listening.group(2), containsString("postgresql, url=" + url + ", user=payments_app, pool max-size=3"));
         WebClient client = WebClient.builder().baseUri("http://127.0.0.1:" + listening.group(1)).build();
         var ready = client.get("/observe/health/ready").request(String.class);
         assertThat(ready.status(), is(Status.OK_200));
@@ -131,15 +131,15 @@ class MainProcessTest {
     void wrongDatabasePasswordStopsTheProcess() throws Exception {
         String url = TestPostgres.newDatabaseWithPassword("payments_locked", "the-right-one");
         launch(Map.of("DB_URL", url, "DB_USER", "payments_locked", "DB_PASSWORD", "a-wrong-one",
-                "DB_MIGRATION_CONNECT_RETRIES", "0"));
+                "DB_STARTUP_WAIT_SECONDS", "0"));
 
-        assertExitsSaying("cannot migrate the payment database at " + url + " as user 'payments_locked'");
+        assertExitsSaying("cannot connect to the payment database (url=" + url + ", user=payments_locked");
         assertThat(printed(), containsString("password authentication failed"));
         assertThat(printed(), not(containsString("a-wrong-one")));
     }
 
     private static String query(String database, String sql) throws Exception {
-        try (var connection = TestPostgres.shared().getDatabase(TestPostgres.USER, database).getConnection();
+        try (var connection = TestPostgres.admin(database).getConnection();
              var statement = connection.createStatement();
              var row = statement.executeQuery(sql)) {
             assertThat(sql, row.next(), is(true));
@@ -170,9 +170,9 @@ class MainProcessTest {
     void unreachableDatabaseStopsTheProcessWithAMessageSayingWhy() throws Exception {
         String url = "jdbc:postgresql://127.0.0.1:" + TestPostgres.freePort() + "/payments";
         launch(Map.of("DB_URL", url, "DB_USER", "payments", "DB_PASSWORD", "not-to-be-printed",
-                "DB_MIGRATION_CONNECT_RETRIES", "0"));
+                "DB_STARTUP_WAIT_SECONDS", "0"));
 
-        assertExitsSaying("cannot migrate the payment database at " + url + " as user 'payments'");
+        assertExitsSaying("cannot connect to the payment database (url=" + url + ", user=payments,");
         assertThat(printed(), not(containsString("not-to-be-printed")));
     }
 }

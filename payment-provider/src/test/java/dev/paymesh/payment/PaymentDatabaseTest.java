@@ -21,12 +21,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.paymesh.support.Database;
+import dev.paymesh.support.StartupException;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.allOf;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.lessThan;
 import static org.hamcrest.Matchers.not;
+import static org.hamcrest.Matchers.startsWith;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** The schema from an empty database, replicas migrating at once, and refusing to start without it. */
@@ -34,7 +38,7 @@ class PaymentDatabaseTest {
 
     private static DataSource admin(String jdbcUrl) {
         String database = jdbcUrl.substring(jdbcUrl.lastIndexOf('/') + 1);
-        return TestPostgres.shared().getDatabase(TestPostgres.USER, database);
+        return TestPostgres.admin(database);
     }
 
     private static List<String> rows(DataSource dataSource, String sql) throws SQLException {
@@ -57,7 +61,7 @@ class PaymentDatabaseTest {
     @Test
     void migratesAnEmptyDatabaseToTheCurrentSchema() throws SQLException {
         String url = TestPostgres.newDatabase();
-        try (PaymentDatabase database = PaymentDatabase.open(TestPostgres.settings(url))) {
+        try (Database database = TestPostgres.open(url)) {
             assertThat(rows(database.dataSource(),
                     "SELECT version, success FROM flyway_schema_history WHERE version IS NOT NULL ORDER BY installed_rank"),
                     is(List.of("1 t")));
@@ -78,24 +82,24 @@ class PaymentDatabaseTest {
     void replicasStartingTogetherMigrateOnceAndAllServe() throws Exception {
         String url = TestPostgres.newDatabase();
         int replicas = 3;
-        List<Callable<PaymentDatabase>> opens = new ArrayList<>();
+        List<Callable<Database>> opens = new ArrayList<>();
         for (int i = 0; i < replicas; i++) {
-            opens.add(() -> PaymentDatabase.open(TestPostgres.settings(url)));
+            opens.add(() -> TestPostgres.open(url));
         }
-        List<PaymentDatabase> opened = new ArrayList<>();
+        List<Database> opened = new ArrayList<>();
         try (ExecutorService executor = Executors.newFixedThreadPool(replicas)) {
-            for (Future<PaymentDatabase> future : executor.invokeAll(opens)) {
+            for (Future<Database> future : executor.invokeAll(opens)) {
                 opened.add(future.get());
             }
         }
         try {
             assertThat(rows(admin(url), "SELECT count(*) FROM flyway_schema_history WHERE version = '1'"),
                     is(List.of("1")));
-            for (PaymentDatabase database : opened) {
+            for (Database database : opened) {
                 assertThat(new JdbcPaymentStore(database.dataSource()).find("none").isPresent(), is(false));
             }
         } finally {
-            opened.forEach(PaymentDatabase::close);
+            opened.forEach(Database::close);
         }
     }
 
@@ -109,7 +113,7 @@ class PaymentDatabaseTest {
             "'', 1, 'EUR'|payments_invoice_id_not_empty"})
     void schemaRefusesWhatTheServiceWouldRefuse(String values, String constraint) {
         String url = TestPostgres.newDatabase();
-        try (PaymentDatabase database = PaymentDatabase.open(TestPostgres.settings(url))) {
+        try (Database database = TestPostgres.open(url)) {
             IllegalStateException refused = assertThrows(IllegalStateException.class, () -> TestPostgres.execute(
                     database.dataSource(), "INSERT INTO payments (invoice_id, amount, currency) VALUES (" + values + ")"));
             assertThat(refused.getCause().getMessage(), containsString(constraint));
@@ -119,7 +123,7 @@ class PaymentDatabaseTest {
     @Test
     void schemaHoldsOneRowPerInvoiceId() {
         String url = TestPostgres.newDatabase();
-        try (PaymentDatabase database = PaymentDatabase.open(TestPostgres.settings(url))) {
+        try (Database database = TestPostgres.open(url)) {
             String insert = "INSERT INTO payments (invoice_id, amount, currency) VALUES ('K1', 1, 'EUR')";
             TestPostgres.execute(database.dataSource(), insert);
             IllegalStateException refused = assertThrows(IllegalStateException.class,
@@ -133,24 +137,24 @@ class PaymentDatabaseTest {
         String url = TestPostgres.newDatabase();
         // A database that already has tables but no migration history is not one to migrate blindly.
         TestPostgres.execute(admin(url), "CREATE TABLE payments (id int)");
-        var config = TestPostgres.providerConfig(url, Map.of("db.password", "s3cret-word"));
-        PaymentDatabase.StartupException refused = assertThrows(PaymentDatabase.StartupException.class,
+        var config = TestPostgres.providerConfig(url, Map.of());
+        StartupException refused = assertThrows(StartupException.class,
                 () -> Main.start(config));
         assertThat(refused.getMessage(), allOf(
-                containsString("cannot migrate the payment database at " + url),
+                startsWith("database migration failed for the payment database (url=" + url),
                 containsString("non-empty schema"),
-                not(containsString("s3cret-word"))));
+                not(containsString(TestPostgres.PASSWORD))));
     }
 
     @Test
     void serviceRefusesToStartQuicklyWhenTheDatabaseCannotBeReached() {
         String url = "jdbc:postgresql://127.0.0.1:" + TestPostgres.freePort() + "/payments";
         long start = System.nanoTime();
-        PaymentDatabase.StartupException refused = assertThrows(PaymentDatabase.StartupException.class,
+        StartupException refused = assertThrows(StartupException.class,
                 () -> Main.start(TestPostgres.providerConfig(url, Map.of())));
         assertThat(Duration.ofNanos(System.nanoTime() - start), lessThan(Duration.ofSeconds(10)));
         assertThat(refused.getMessage(), allOf(
-                containsString("cannot migrate the payment database at " + url),
+                startsWith("cannot connect to the payment database (url=" + url),
                 containsString("Connection to 127.0.0.1")));
     }
 

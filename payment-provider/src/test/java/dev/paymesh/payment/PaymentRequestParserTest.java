@@ -2,6 +2,8 @@ package dev.paymesh.payment;
 
 import org.junit.jupiter.api.Test;
 
+import dev.paymesh.support.InvalidRequestException;
+
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.is;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -14,7 +16,7 @@ class PaymentRequestParserTest {
     }
 
     private static String refusal(String body) {
-        return assertThrows(BadRequestException.class, () -> PaymentRequestParser.parse(body)).getMessage();
+        return assertThrows(InvalidRequestException.class, () -> PaymentRequestParser.parse(body)).getMessage();
     }
 
     @Test

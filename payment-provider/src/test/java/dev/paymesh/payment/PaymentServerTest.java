@@ -2,6 +2,7 @@ package dev.paymesh.payment;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -15,6 +16,9 @@ import io.helidon.webserver.testing.junit5.ServerTest;
 import io.helidon.webserver.testing.junit5.SetUpServer;
 
 import org.junit.jupiter.api.Test;
+
+import dev.paymesh.support.ServiceConfig;
+import dev.paymesh.support.Services;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -36,8 +40,8 @@ class PaymentServerTest {
 
     @SetUpServer
     static void server(WebServerConfig.Builder server) {
-        server.addFeature(Main.observe(Metrics.globalRegistry()))
-                .routing(routing -> Main.routing(routing, STORE, 65536, Metrics.globalRegistry()));
+        server.addFeature(Services.observe(ServiceConfig.over(Main.class, Map.of()), List.of()))
+                .routing(new PaymentApp(STORE, 65536, Metrics.globalRegistry())::routing);
     }
 
     @Test

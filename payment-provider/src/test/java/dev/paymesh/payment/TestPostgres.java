@@ -16,17 +16,23 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 
 import io.helidon.config.Config;
-import io.helidon.config.ConfigSources;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+import dev.paymesh.support.Database;
+import dev.paymesh.support.DatabaseSettings;
+import dev.paymesh.support.ServiceConfig;
 
 /**
  * Real PostgreSQL servers for the tests, run from the embedded binaries (no Docker). One shared
  * server hands out a fresh empty database per caller; a test that stops the server starts its own.
+ * The service connects as {@link #USER}, a role that must give its password (scram-sha-256), as
+ * in a deployment; the tests look at the data as the superuser ({@link #admin}).
  */
 final class TestPostgres {
 
-    static final String USER = "postgres";
+    static final String USER = "payment_provider";
+    static final String PASSWORD = "s3cret-for-tests";
 
     private static final AtomicInteger DATABASES = new AtomicInteger();
     private static EmbeddedPostgres shared;
@@ -45,7 +51,7 @@ final class TestPostgres {
     /** Creates an empty database on the shared server and returns its JDBC URL. */
     static String newDatabase() {
         String name = "payments_" + DATABASES.incrementAndGet();
-        execute(shared().getPostgresDatabase(), "CREATE DATABASE " + name);
+        execute(shared().getPostgresDatabase(), "CREATE DATABASE " + name + " OWNER " + USER);
         return jdbcUrl(shared(), name);
     }
 
@@ -98,10 +104,41 @@ final class TestPostgres {
             if (port != 0) {
                 builder.setPort(port);
             }
-            return builder.start();
+            EmbeddedPostgres server = builder.start();
+            requirePassword(server);
+            return server;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Creates {@link #USER} when the server does not have it yet, and makes it prove its password. */
+    private static void requirePassword(EmbeddedPostgres server) throws IOException {
+        DataSource admin = server.getPostgresDatabase();
+        try (Connection connection = admin.getConnection(); Statement statement = connection.createStatement()) {
+            var exists = statement.executeQuery("SELECT count(*) FROM pg_roles WHERE rolname = '" + USER + "'");
+            exists.next();
+            if (exists.getInt(1) == 0) {
+                statement.execute("CREATE ROLE " + USER + " LOGIN PASSWORD '" + PASSWORD + "'");
+            }
+            var hba = statement.executeQuery("SHOW hba_file");
+            hba.next();
+            Path file = Path.of(hba.getString(1));
+            // initdb trusts every local connection; the first matching line decides.
+            String rule = "host all " + USER + " 127.0.0.1/32 scram-sha-256\n";
+            String rules = Files.readString(file);
+            if (!rules.startsWith(rule)) {
+                Files.writeString(file, rule + rules);
+            }
+            statement.execute("SELECT pg_reload_conf()");
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The database on the shared server as the superuser sees it, to look at the data. */
+    static DataSource admin(String database) {
+        return shared().getDatabase("postgres", database);
     }
 
     static void execute(DataSource dataSource, String sql) {
@@ -130,16 +167,21 @@ final class TestPostgres {
                 "server.host", "127.0.0.1",
                 "db.url", jdbcUrl,
                 "db.user", USER,
-                "db.password", "",
+                "db.password", PASSWORD,
                 "db.pool.max-size", "8",
                 "db.pool.connection-timeout-millis", "500",
                 "db.socket-timeout-seconds", "5",
-                "db.migration.connect-retries", "0"));
+                "db.startup-wait-seconds", "0"));
         values.putAll(extra);
-        return Config.just(ConfigSources.create(values));
+        return ServiceConfig.over(Main.class, values);
     }
 
     static DatabaseSettings settings(String jdbcUrl) {
         return DatabaseSettings.from(providerConfig(jdbcUrl, Map.of()).get("db")).orElseThrow();
+    }
+
+    /** The payment database at the URL, migrated, as the service opens it. */
+    static Database open(String jdbcUrl) {
+        return Database.open(settings(jdbcUrl), "payment", "payment-provider");
     }
 }

@@ -50,7 +50,7 @@ class TwoReplicasTest {
     @BeforeEach
     void startTwoReplicas() {
         url = TestPostgres.newDatabase();
-        database = TestPostgres.shared().getDatabase(TestPostgres.USER, url.substring(url.lastIndexOf('/') + 1));
+        database = TestPostgres.admin(url.substring(url.lastIndexOf('/') + 1));
         // A burst of a few hundred requests queues for the 8 connections of each pool: let it wait
         // rather than be answered 503, which is what a pool too small for its load does.
         Map<String, String> patientPool = Map.of("db.pool.connection-timeout-millis", "20000");

@@ -12,7 +12,6 @@ import java.util.concurrent.Executors;
 
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.config.Config;
-import io.helidon.config.ConfigSources;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientResponseTyped;
@@ -22,6 +21,8 @@ import io.helidon.webserver.WebServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+
+import dev.paymesh.support.ServiceConfig;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -46,10 +47,10 @@ class PayFlowSystemTest {
 
     @BeforeEach
     void startBothServices() throws IOException {
-        paymentProvider = dev.paymesh.payment.Main.start(config(Map.of()));
+        paymentProvider = dev.paymesh.payment.Main.start(config(dev.paymesh.payment.Main.class, Map.of()));
         proxyPort = freePort();
         proxy = new FaultInjectingProxy(paymentProvider.port(), proxyPort);
-        invoiceApp = dev.paymesh.invoice.Main.start(config(Map.of(
+        invoiceApp = dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
                 "payment.provider.url", "http://127.0.0.1:" + proxyPort,
                 "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
                 "payment.provider.connect-timeout-millis", "500")));
@@ -64,10 +65,11 @@ class PayFlowSystemTest {
         paymentProvider.stop();
     }
 
-    private static Config config(Map<String, String> values) {
+    /** The values over the service's own application.yaml: each service gets its own defaults. */
+    private static Config config(Class<?> service, Map<String, String> values) {
         Map<String, String> all = new java.util.HashMap<>(Map.of("server.port", "0", "server.host", "127.0.0.1"));
         all.putAll(values);
-        return Config.just(ConfigSources.create(all));
+        return ServiceConfig.over(service, all);
     }
 
     private static int freePort() throws IOException {

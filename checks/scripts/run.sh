@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The scripts stage: `bash -n` and shellcheck over every tracked shell script. See README.md here.
+#   checks/scripts/run.sh
+# Installs Debian's shellcheck 0.9.0 with apt when another version (or none) is on the PATH.
+# Prints PASS:/FAIL: per script and ends with `scripts: N passed, N failed`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+# Debian 12 ships this shellcheck; another version may judge the scripts differently.
+readonly SHELLCHECK_VERSION=0.9.0
+
+install_shellcheck() {
+  if ! shellcheck --version 2>/dev/null | grep -q "version: $SHELLCHECK_VERSION"; then
+    echo "installing shellcheck $SHELLCHECK_VERSION (Debian package)"
+    apt-get update -qq && apt-get install -y -qq "shellcheck=${SHELLCHECK_VERSION}*" >/dev/null
+  fi
+  shellcheck --version | grep -q "version: $SHELLCHECK_VERSION"
+}
+
+main() {
+  local script scripts=() passed=0 failed=0
+  cd "$ROOT"
+  if ! install_shellcheck; then
+    echo "FAIL: shellcheck $SHELLCHECK_VERSION could not be installed"
+    echo "scripts: 0 passed, 1 failed"
+    return 1
+  fi
+  mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+  for script in "${scripts[@]}"; do
+    if bash -n "$script" && shellcheck -x "$script"; then
+      echo "PASS: $script"
+      passed=$((passed + 1))
+    else
+      echo "FAIL: $script"
+      failed=$((failed + 1))
+    fi
+  done
+  if [[ ${#scripts[@]} -eq 0 ]]; then
+    echo "FAIL: git lists no shell script"
+    failed=$((failed + 1))
+  fi
+  echo "scripts: $passed passed, $failed failed"
+  [[ "$failed" -eq 0 ]]
+}
+
+main "$@"

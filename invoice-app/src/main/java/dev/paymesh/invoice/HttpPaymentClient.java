@@ -1,0 +1,139 @@
+package dev.paymesh.invoice;
+
+import java.io.UncheckedIOException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.List;
+
+import io.helidon.http.HeaderName;
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Headers;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.config.Config;
+import io.helidon.webclient.api.HttpClientRequest;
+import io.helidon.webclient.api.HttpClientResponse;
+import io.helidon.webclient.api.WebClient;
+
+import dev.paymesh.support.Json;
+
+/** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
+final class HttpPaymentClient implements PaymentClient {
+
+    /**
+     * Headers a tracer or the mesh uses to join the two hops of a payment; copied from the request
+     * that started the pay run onto every call it makes.
+     */
+    static final List<HeaderName> TRACING_HEADERS = List.of(
+            "x-request-id", "traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid",
+            "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags").stream().map(HeaderNames::create).toList();
+
+    /**
+     * The settings under {@code payment.provider}; the defaults are in application.yaml.
+     *
+     * @param url            where payment-provider answers
+     * @param connectTimeout how long a connection may take
+     * @param readTimeout    how long an answer may take; past it a payment's outcome is unknown
+     */
+    record Settings(String url, Duration connectTimeout, Duration readTimeout) {
+        static Settings from(Config provider) {
+            return new Settings(provider.get("url").asString().get(),
+                    Duration.ofMillis(provider.get("connect-timeout-millis").asLong().get()),
+                    Duration.ofMillis(provider.get("read-timeout-millis").asLong().get()));
+        }
+    }
+
+    private final WebClient client;
+    private final String baseUrl;
+
+    HttpPaymentClient(Settings settings) {
+        this.baseUrl = settings.url();
+        this.client = WebClient.builder()
+                .baseUri(settings.url())
+                .connectTimeout(settings.connectTimeout())
+                .readTimeout(settings.readTimeout())
+                .followRedirects(false)
+                .build();
+    }
+
+    /** Posts the payment of one invoice in the original wire format. */
+    @Override
+    public Result pay(Invoice invoice, Headers incoming) {
+        String body = Json.object()
+                .add("id", invoice.id())
+                .add("value", invoice.value())
+                .add("currency", invoice.currency().getCurrencyCode())
+                .build()
+                .toString();
+        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
+        forwardTracing(incoming, request);
+        try (HttpClientResponse response = request.submit(body)) {
+            int code = response.status().code();
+            String answer = response.as(String.class);
+            if (code / 100 == 2) {
+                return new Result.Paid();
+            }
+            return new Result.NotPaid("payment-provider answered " + code + ": " + answer);
+        } catch (UncheckedIOException e) {
+            return failure(e);
+        } catch (RuntimeException e) {
+            return failure(e);
+        }
+    }
+
+    /**
+     * Asks whether payment-provider recorded a payment for the invoice, when an earlier attempt has
+     * no known outcome. Only a 200 (paid) or a 404 (nothing recorded) is an answer; anything else,
+     * an unreachable provider included, leaves the outcome unknown.
+     */
+    @Override
+    public Result reconcile(Invoice invoice, Headers incoming) {
+        HttpClientRequest request = client.get("/payments/" + invoice.id());
+        forwardTracing(incoming, request);
+        try (HttpClientResponse response = request.request()) {
+            int code = response.status().code();
+            if (code == 200) {
+                return new Result.Paid();
+            }
+            if (code == 404) {
+                return new Result.NotPaid("payment-provider has no payment for it");
+            }
+            return new Result.Unknown("payment-provider answered " + code + " when asked about the payment");
+        } catch (RuntimeException e) {
+            if (isTimeout(e)) {
+                return new Result.Unknown("payment-provider did not answer in time when asked about the payment");
+            }
+            return new Result.Unknown("payment-provider unreachable at " + baseUrl
+                    + " when asked about the payment: " + rootMessage(e));
+        }
+    }
+
+    private Result failure(RuntimeException e) {
+        if (isTimeout(e)) {
+            return new Result.Unknown("payment-provider did not answer in time");
+        }
+        return new Result.NotPaid("payment-provider unreachable at " + baseUrl + ": " + rootMessage(e));
+    }
+
+    private static boolean isTimeout(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof SocketTimeoutException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        return root.getClass().getSimpleName() + (root.getMessage() == null ? "" : " " + root.getMessage());
+    }
+
+    private static void forwardTracing(Headers incoming, HttpClientRequest request) {
+        for (HeaderName name : TRACING_HEADERS) {
+            incoming.first(name).ifPresent(value -> request.header(name, value));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package dev.paymesh.support;
+
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Status;
+import io.helidon.metrics.api.MeterRegistry;
+import io.helidon.webserver.http.HttpRouting;
+
+/**
+ * What every service's routing has besides its own routes: the access log and per-route timers, a
+ * JSON 404 for unknown paths, and the mapping of errors to JSON answers (no stack trace reaches a
+ * client).
+ */
+public final class ServiceRouting {
+
+    private static final Logger LOGGER = Logger.getLogger(ServiceRouting.class.getName());
+
+    /** The 503 answer while the service's database is away. */
+    public record Unavailable(String message, int retryAfterSeconds) {
+    }
+
+    private ServiceRouting() {
+    }
+
+    public static void install(HttpRouting.Builder routing, MeterRegistry registry, Unavailable unavailable) {
+        String retryAfter = Integer.toString(unavailable.retryAfterSeconds());
+        routing.addFilter(new RequestLog(registry))
+                .addFeature(new NotFoundFeature())
+                .error(InvalidRequestException.class,
+                        (req, res, e) -> JsonResponses.error(res, Status.BAD_REQUEST_400, e.getMessage()))
+                .error(BodyReader.TooLargeException.class,
+                        (req, res, e) -> JsonResponses.error(res, Status.REQUEST_ENTITY_TOO_LARGE_413, e.getMessage()))
+                .error(StoreUnavailableException.class, (req, res, e) -> {
+                    // One line without the stack trace: during an outage every request fails the same known way.
+                    Throwable cause = e.getCause();
+                    LOGGER.warning(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
+                    res.header(HeaderNames.RETRY_AFTER, retryAfter);
+                    JsonResponses.error(res, Status.SERVICE_UNAVAILABLE_503, unavailable.message());
+                })
+                .error(Exception.class, (req, res, e) -> {
+                    LOGGER.log(Level.WARNING, "request failed", e);
+                    JsonResponses.error(res, Status.INTERNAL_SERVER_ERROR_500, "internal error; see the service log");
+                });
+    }
+}
