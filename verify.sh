@@ -2,7 +2,8 @@
 # The one test command: every test this project has that runs without a Kubernetes cluster.
 #   ./verify.sh            all stages: java, scripts, flow, offline, pods
 #   ./verify.sh java pods  only the named stages
-# Each stage installs what it needs at pinned versions; the last line sums every check.
+# Each stage installs what it needs at pinned versions. The line before the last says what each
+# stage counted; the last line, `verify: N passed, N failed`, sums them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +16,10 @@ readonly MINIMUM_JAVA=21
 passed=0
 failed=0
 failed_stages=()
+# One "stage passed/failed (what was counted)" entry per stage run, for the breakdown line.
+breakdown=()
+# What the user runs on a Mac with bash 3.2; the bash 3.2 guard reads these.
+readonly USER_SCRIPTS=(deploy.sh test.sh run-local.sh)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -88,6 +93,9 @@ stage_java() {
   return "$status"
 }
 
+# Set by run_counted_stage: how many of the stage's PASS/FAIL lines were mutations.
+mutation_lines=0
+
 run_counted_stage() {
   local name=$1 output status=0
   shift
@@ -98,14 +106,35 @@ run_counted_stage() {
     failed=$((failed + 1))
     status=1
   fi
+  mutation_lines=$(grep -c -E '^(PASS|FAIL): mutation ' "$output" || true)
   rm -f "$output"
   return "$status"
 }
 
+# Counts the PASS:/FAIL: lines of a command's output (shown as it runs) into the totals.
+counted_lines() {
+  local output status=0 p f
+  output=$(mktemp)
+  "$@" 2>&1 | tee "$output" || status=$?
+  p=$(grep -c '^PASS: ' "$output" || true)
+  f=$(grep -c '^FAIL: ' "$output" || true)
+  rm -f "$output"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ "$status" -ne 0 && "$f" -eq 0 ]]; then
+    echo "FAIL: $* stopped (exit $status) before reporting"
+    failed=$((failed + 1))
+  fi
+  [[ "$status" -eq 0 ]]
+}
+
+# bash -n and shellcheck over every tracked script; then the user-facing scripts against the
+# constructs macOS's bash 3.2 lacks (checks/scripts/bash32_guard.py), after the guard has shown
+# on samples that each of its rules fires.
 stage_scripts() {
-  log "scripts: bash -n and shellcheck over every shell script"
+  log "scripts: bash -n and shellcheck over every shell script; the bash 3.2 guard over ${USER_SCRIPTS[*]}"
   install_shellcheck || return 1
-  local script scripts=()
+  local script scripts=() status=0
   mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
   for script in "${scripts[@]}"; do
     if bash -n "$script" && shellcheck -x "$script"; then
@@ -114,9 +143,12 @@ stage_scripts() {
     else
       echo "FAIL: $script"
       failed=$((failed + 1))
+      status=1
     fi
   done
-  [[ ${#scripts[@]} -gt 0 ]]
+  counted_lines python3 "$ROOT/checks/scripts/bash32_guard.py" --self-test || status=1
+  counted_lines python3 "$ROOT/checks/scripts/bash32_guard.py" "${USER_SCRIPTS[@]}" || status=1
+  [[ ${#scripts[@]} -gt 0 && "$status" -eq 0 ]]
 }
 
 install_shellcheck() {
@@ -167,15 +199,28 @@ main() {
     fi
   done
   select_java
+  local passed_before failed_before counted
   for stage in "${stages[@]}"; do
+    passed_before=$passed
+    failed_before=$failed
+    mutation_lines=0
     if ! "stage_$stage"; then
       failed_stages+=("$stage")
     fi
+    case "$stage" in
+      java) counted="Java tests" ;;
+      scripts) counted="scripts checked by shellcheck, bash 3.2 guard rules and scripts" ;;
+      flow) counted="test.sh checks" ;;
+      offline) counted="checks, $mutation_lines of them mutations" ;;
+      *) counted="checks" ;;
+    esac
+    breakdown+=("$stage $((passed - passed_before))/$((failed - failed_before)) ($counted)")
   done
   echo
   if [[ ${#failed_stages[@]} -gt 0 ]]; then
     echo "Stages that failed: ${failed_stages[*]}"
   fi
+  printf 'Per stage, passed/failed: %s\n' "$(printf '%s; ' "${breakdown[@]}" | sed 's/; $//')"
   echo "verify: $passed passed, $failed failed"
   [[ ${#failed_stages[@]} -eq 0 && "$failed" -eq 0 ]]
 }
