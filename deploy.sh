@@ -578,9 +578,9 @@ apply_workloads() {
 
 # --- step: addons ---------------------------------------------------------------------------------
 
+# The Istio release's addons deploy.sh installs, as one line of names.
 addons() {
-  echo prometheus kiali
-  if [[ "$with_grafana" == true ]]; then echo grafana; fi
+  if [[ "$with_grafana" == true ]]; then echo "prometheus kiali grafana"; else echo "prometheus kiali"; fi
 }
 
 # Each addon manifest holds a Deployment of the addon's name in istio-system; grafana.yaml brings
@@ -607,7 +607,7 @@ print_summary() {
     url=${address:+http://$address}
   fi
   echo
-  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version, $(addons | tr ' ' ',' | sed 's/,/, /g')."
+  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version, $(addons | sed 's/ /, /g')."
   if [[ -n "$url" ]]; then
     echo "invoice-app answers through the gateway at $url/invoices"
     echo "  curl $url/invoices"
@@ -732,7 +732,7 @@ main_deploy() {
     "kubectl --context $context get pods -n invoice -n payment; kubectl --context $context -n invoice describe pods; kubectl --context $context -n invoice logs deployment/invoice-app --all-containers; kubectl --context $context get events -A --sort-by=.lastTimestamp"
   apply_workloads
 
-  step "Installing $(addons | tr ' ' ',' | sed 's/,/, /g') (Istio $ISTIO_VERSION samples/addons)" \
+  step "Installing $(addons | sed 's/ /, /g') (Istio $ISTIO_VERSION samples/addons)" \
     "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment $(addons)"
   install_addons
 
