@@ -209,7 +209,7 @@ main() {
     fi
     case "$stage" in
       java) counted="Java tests" ;;
-      scripts) counted="scripts checked by shellcheck, bash 3.2 guard rules and scripts" ;;
+      scripts) counted="shellcheck per script, bash 3.2 guard self-tests, scripts under the guard" ;;
       flow) counted="test.sh checks" ;;
       offline) counted="checks, $mutation_lines of them mutations" ;;
       *) counted="checks" ;;
