@@ -4,8 +4,8 @@
 # The service listens on its own server.port (application.yaml: invoice-app 8081,
 # payment-provider 8082), which the manifests' containerPort names.
 # BUILD_IMAGE compiles the service and links a small Java runtime; RUNTIME_IMAGE only carries it.
-ARG BUILD_IMAGE=eclipse-temurin:25.0.3_9-jdk-noble
-ARG RUNTIME_IMAGE=debian:bookworm-20260803-slim
+ARG BUILD_IMAGE=eclipse-temurin:25.0.4_7-jdk-noble@sha256:264fafc3390db78c93dc51da0109a0d66ad1fb59f7a893f12b7e3df1f15e52da
+ARG RUNTIME_IMAGE=debian:bookworm-20260918-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
 FROM ${BUILD_IMAGE} AS build
 ARG SERVICE

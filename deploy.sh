@@ -2,15 +2,17 @@
 # Builds both services and deploys them with Istio, Prometheus and Kiali.
 #
 #   ./deploy.sh                  use the kind cluster "paymesh" (created when it does not exist);
-#                                the gateway answers at http://localhost:8080
+#                                the gateway answers at http://localhost:8080 (GATEWAY_PORT)
 #   ./deploy.sh --context NAME   use an existing kubectl context instead (minikube, k3d, kind, any
 #                                cluster); the same as KUBE_CONTEXT=NAME
+#   ./deploy.sh --grafana        also install Grafana with the Istio release's dashboards
 #   ./deploy.sh --delete         remove it all: the kind cluster; with --context, everything this
 #                                script installed in that cluster (Istio included)
 #   ./deploy.sh --help
 #
 # Environment:
 #   KUBE_CONTEXT    the kubectl context to use, like --context
+#   GATEWAY_PORT    the host port of a new kind cluster's gateway (default 8080); it must be free
 #   IMAGE_LOAD      how the images reach the cluster: kind, minikube, k3d, registry or none;
 #                   guessed from the context name (kind-*, k3d-*, minikube) when unset
 #   IMAGE_REGISTRY  for IMAGE_LOAD=registry: a prefix the cluster pulls from, such as
@@ -18,16 +20,21 @@
 #   WAIT_TIMEOUT    how long to wait for each rollout (default 600s)
 #
 # Running it again changes nothing that is already in place; a rebuilt image restarts its pods.
+# Written for bash 3.2 and newer (macOS's /bin/bash is 3.2); the test command checks that.
 set -Eeuo pipefail
 
-# --- Pinned versions: the only place to change them ---------------------------------------------
+# --- Pinned versions of what this script installs (README.md lists every pin and where it is) ----
+# Istio stays on the 1.31 minor: the offline checks build istioctl and Istio's analyzers from the
+# Go module proxy, which serves 1.31 and no newer minor; 1.31.4 is its newest 1.31 patch release.
 readonly ISTIO_VERSION=1.31.4
-# The kind release this is tested with, and its own default node image (Kubernetes 1.36).
-readonly KIND_VERSION=v0.32.0
-readonly KIND_NODE_IMAGE="kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
-# Prometheus and Kiali come from samples/addons of the Istio release above, which pins their images.
-# PostgreSQL (postgres:17.5-bookworm) is pinned in manifests/.
-readonly APP_VERSION=1.0.0
+# The kind release this is written for, and the Kubernetes 1.36 node image built for that release
+# (its default is 1.37, newer than the Kubernetes versions Istio 1.31 supports and than the 1.36
+# schemas the offline checks validate against).
+readonly KIND_VERSION=v0.33.0
+readonly KIND_NODE_IMAGE="kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed"
+# Prometheus, Kiali and Grafana come from samples/addons of the Istio release above, which pins
+# their images. PostgreSQL is pinned in manifests/*-db.yaml, the base images in the Dockerfile,
+# and the services' version is the tag of their images in manifests/ (read below, never repeated).
 # -------------------------------------------------------------------------------------------------
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +46,10 @@ readonly ISTIOCTL="$ISTIO_DIR/bin/istioctl"
 readonly ISTIO_VERIFIED_MARKER="$ISTIO_DIR/.sha256-verified"
 readonly OVERLAY_DIR="$WORK_DIR/deploy/registry-overlay"
 readonly WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
+readonly GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+# The gateway's NodePort (mesh/istio-install.yaml) that kind publishes on 127.0.0.1:GATEWAY_PORT.
+readonly GATEWAY_NODE_PORT=30080
+readonly KIND_CONFIG="$WORK_DIR/deploy/kind-cluster.yaml"
 # module, namespace, database Secret, database user
 readonly SERVICES=(
   "invoice-app invoice invoice-db-credentials invoice_db"
@@ -51,13 +62,17 @@ action=deploy
 mode=kind
 context=""
 image_load=""
+with_grafana=false
+app_version=""
 manifests_source="$ROOT/manifests"
 total_steps=0
 step_number=0
 step_title="start-up"
 step_hint=""
-changed_modules=()
+# Space-separated module names (plain strings rather than arrays: see the bash 3.2 note above).
+changed_modules=""
 download_dir=""
+network_policy_note=""
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -125,6 +140,7 @@ parse_arguments() {
         shift
         ;;
       --delete) action=delete; shift ;;
+      --grafana) with_grafana=true; shift ;;
       -h | --help) usage; exit 0 ;;
       *) usage_error "unknown argument '$1'" ;;
     esac
@@ -136,6 +152,23 @@ parse_arguments() {
     mode=kind
     context="kind-$KIND_CLUSTER"
   fi
+  [[ "$GATEWAY_PORT" =~ ^[0-9]+$ && "$GATEWAY_PORT" -ge 1 && "$GATEWAY_PORT" -le 65535 ]] \
+    || usage_error "GATEWAY_PORT must be a port number (got '$GATEWAY_PORT')"
+}
+
+# The services' version is the tag of their images in manifests/: deploy.sh builds exactly the
+# images the manifests name, so the two cannot disagree.
+read_app_version() {
+  local entry module tag
+  for entry in "${SERVICES[@]}"; do
+    read -r module _ <<<"$entry"
+    tag=$(sed -n "s|^ *image: paymesh/$module:\([^ ]*\) *\$|\1|p" "$ROOT/manifests/$module.yaml")
+    [[ -n "$tag" ]] || die "manifests/$module.yaml names no image paymesh/$module:TAG"
+    if [[ -n "$app_version" && "$tag" != "$app_version" ]]; then
+      die "manifests/ tag the two services differently ($app_version and $tag); give both the same version"
+    fi
+    app_version=$tag
+  done
 }
 
 # How the images reach the cluster's nodes; set IMAGE_LOAD to override the guess.
@@ -173,14 +206,14 @@ EOF
 
 # --- step: prerequisites --------------------------------------------------------------------------
 
-missing=()
+missing=""
 require_tool() {
   local tool=$1 how=$2
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool: $how")
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing  $tool: $how"$'\n'
 }
 
 check_prerequisites() {
-  missing=()
+  missing=""
   local kind_how="$KIND_VERSION from https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
   # What each run needs: deploy builds images and downloads Istio; --delete of the kind cluster needs
   # kind and Docker only; --delete on a context needs kubectl and the Istio release (for istioctl).
@@ -203,7 +236,7 @@ check_prerequisites() {
     require_tool curl "your package manager (apt-get install curl, brew install curl)"
     require_tool tar "your package manager"
     if ! command -v sha256sum >/dev/null 2>&1 && ! command -v shasum >/dev/null 2>&1; then
-      missing+=("sha256sum or shasum: coreutils on Linux; macOS ships shasum")
+      missing="$missing  sha256sum or shasum: coreutils on Linux; macOS ships shasum"$'\n'
     fi
   fi
   if [[ "$action" == deploy ]]; then
@@ -215,9 +248,8 @@ check_prerequisites() {
       *) ;;
     esac
   fi
-  if [[ ${#missing[@]} -gt 0 ]]; then
-    printf 'Missing tools (name: where to get it):\n' >&2
-    printf '  %s\n' "${missing[@]}" >&2
+  if [[ -n "$missing" ]]; then
+    printf 'Missing tools (name: where to get it):\n%s' "$missing" >&2
     exit 1
   fi
 
@@ -228,17 +260,16 @@ check_prerequisites() {
     local kind_found
     kind_found=$(kind version 2>/dev/null || echo "kind (version unknown)")
     if [[ "$kind_found" != "kind $KIND_VERSION "* ]]; then
-      echo "note: found '$kind_found'; this project is tested with kind $KIND_VERSION"
+      echo "note: found '$kind_found'; this project is written for kind $KIND_VERSION"
     fi
   fi
   if [[ "$action" == deploy ]] && ! command -v jq >/dev/null 2>&1; then
     echo "note: jq is not installed; deploy.sh does not need it, ./test.sh does (https://jqlang.org/download/)"
   fi
   if [[ "$action" == deploy ]]; then
-    local file files=(manifests/kustomization.yaml mesh/kustomization.yaml mesh/istio-install.yaml
-      Dockerfile)
-    if [[ "$mode" == kind ]]; then files+=(manifests/kind-cluster.yaml); fi
-    for file in "${files[@]}"; do
+    local file
+    for file in manifests/kustomization.yaml mesh/kustomization.yaml mesh/istio-install.yaml \
+      Dockerfile manifests/kind-cluster.yaml; do
       [[ -f "$ROOT/$file" ]] || die "$file is missing from this checkout"
     done
   fi
@@ -256,16 +287,44 @@ check_prerequisites() {
 
 # --- step: cluster --------------------------------------------------------------------------------
 
+# True when something on this machine accepts connections on 127.0.0.1:PORT (bash's /dev/tcp).
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# manifests/kind-cluster.yaml with the gateway's host port set to GATEWAY_PORT, in .work/.
+write_kind_config() {
+  local lines
+  lines=$(grep -c '^ *hostPort: ' "$ROOT/manifests/kind-cluster.yaml" || true)
+  [[ "$lines" == 1 ]] || die "manifests/kind-cluster.yaml must publish exactly one hostPort (found $lines)"
+  mkdir -p "$(dirname "$KIND_CONFIG")"
+  sed "s/^\( *hostPort: \)[0-9]*/\1$GATEWAY_PORT/" "$ROOT/manifests/kind-cluster.yaml" >"$KIND_CONFIG"
+}
+
+# An existing cluster keeps the port it was created with; say so instead of answering elsewhere.
+check_existing_gateway_port() {
+  local published
+  published=$(docker port "$KIND_CLUSTER-control-plane" "$GATEWAY_NODE_PORT/tcp" 2>/dev/null | head -n 1 || true)
+  if [[ -n "$published" && "${published##*:}" != "$GATEWAY_PORT" ]]; then
+    die "the kind cluster '$KIND_CLUSTER' publishes its gateway on $published, not on port $GATEWAY_PORT: run with GATEWAY_PORT=${published##*:}, or ./deploy.sh --delete first to recreate it"
+  fi
+}
+
 prepare_cluster() {
   if [[ "$mode" == kind ]]; then
     if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
       echo "kind cluster '$KIND_CLUSTER' exists: using it"
+      check_existing_gateway_port
       if ! kubectl config get-contexts "$context" >/dev/null 2>&1; then
         kind export kubeconfig --name "$KIND_CLUSTER"
       fi
     else
+      if port_in_use "$GATEWAY_PORT"; then
+        die "port $GATEWAY_PORT on 127.0.0.1 is taken by another program, and the cluster's gateway is published there: choose a free one, e.g. GATEWAY_PORT=18080 ./deploy.sh (./test.sh reads the same variable)"
+      fi
+      write_kind_config
       kind create cluster --name "$KIND_CLUSTER" --image "$KIND_NODE_IMAGE" \
-        --config "$ROOT/manifests/kind-cluster.yaml" --wait 180s
+        --config "$KIND_CONFIG" --wait 180s
     fi
   else
     kubectl config get-contexts "$context" >/dev/null 2>&1 \
@@ -273,6 +332,27 @@ prepare_cluster() {
   fi
   kc version
   kc wait --for=condition=Ready nodes --all --timeout=180s
+}
+
+# kindnet (kind's network plugin since v0.24) enforces NetworkPolicies through the kernel's
+# nfqueue; where the kernel lacks it (reported on WSL2) kindnet logs that it could not open its
+# nfqueue socket and every NetworkPolicy silently has no effect. Other network plugins are judged
+# by ./test.sh, which tries a deny-all policy of its own.
+check_network_policy_enforcement() {
+  if ! kc -n kube-system get daemonset kindnet >/dev/null 2>&1; then
+    echo "NetworkPolicies: the network plugin is not kindnet; ./test.sh shows whether it enforces them"
+    return 0
+  fi
+  kc -n kube-system rollout status daemonset/kindnet --timeout=120s >/dev/null || true
+  local failure
+  failure=$(kc -n kube-system logs -l app=kindnet --tail=-1 --prefix 2>/dev/null \
+    | grep -m 1 'could not open nfqueue socket' || true)
+  if [[ -z "$failure" ]]; then
+    echo "NetworkPolicies: kindnet runs its policy controller (no nfqueue failure in its log)"
+    return 0
+  fi
+  network_policy_note="NetworkPolicies are NOT enforced on this host: kindnet could not open its nfqueue socket (the kernel lacks nfnetlink_queue, as on WSL2). The mesh's walls (mTLS, AuthorizationPolicy, gateway) still hold; ./test.sh reports the network wall as not enforced on this host. kindnet said: $failure"
+  printf '\nWARNING: %s\n\n' "$network_policy_note"
 }
 
 # --- step: istioctl -------------------------------------------------------------------------------
@@ -414,11 +494,11 @@ create_namespaces_and_secrets() {
 
 # --- step: images ---------------------------------------------------------------------------------
 
-image_of() { echo "paymesh/$1:$APP_VERSION"; }
+image_of() { echo "paymesh/$1:$app_version"; }
 
 build_images() {
   local entry module image before after
-  changed_modules=()
+  changed_modules=""
   for entry in "${SERVICES[@]}"; do
     read -r module _ <<<"$entry"
     image=$(image_of "$module")
@@ -426,33 +506,31 @@ build_images() {
     docker build -f "$ROOT/Dockerfile" --build-arg "SERVICE=$module" -t "$image" "$ROOT"
     after=$(docker image inspect --format '{{.Id}}' "$image")
     if [[ -n "$before" && "$before" != "$after" ]]; then
-      changed_modules+=("$module")
+      changed_modules="$changed_modules $module"
     fi
     echo "$image: ${after#sha256:}"
   done
 }
 
 load_images() {
-  local entry module images=() image registry
-  for entry in "${SERVICES[@]}"; do
-    read -r module _ <<<"$entry"
-    images+=("$(image_of "$module")")
-  done
+  local invoice_image payment_image image registry
+  invoice_image=$(image_of invoice-app)
+  payment_image=$(image_of payment-provider)
   case "$image_load" in
     kind)
-      kind load docker-image --name "${context#kind-}" "${images[@]}"
+      kind load docker-image --name "${context#kind-}" "$invoice_image" "$payment_image"
       ;;
     minikube)
-      for image in "${images[@]}"; do
+      for image in "$invoice_image" "$payment_image"; do
         minikube --profile "$context" image load "$image"
       done
       ;;
     k3d)
-      k3d image import --cluster "${context#k3d-}" "${images[@]}"
+      k3d image import --cluster "${context#k3d-}" "$invoice_image" "$payment_image"
       ;;
     registry)
       registry=${IMAGE_REGISTRY%/}
-      for image in "${images[@]}"; do
+      for image in "$invoice_image" "$payment_image"; do
         docker tag "$image" "$registry/$image"
         docker push "$registry/$image"
       done
@@ -477,11 +555,11 @@ wait_for_rollouts() {
 }
 
 apply_workloads() {
-  local entry module namespace existing=()
+  local entry module namespace existing=""
   for entry in "${SERVICES[@]}"; do
     read -r module namespace _ <<<"$entry"
     if kc -n "$namespace" get deployment "$module" >/dev/null 2>&1; then
-      existing+=("$module")
+      existing="$existing $module"
     fi
   done
   # The mesh policies go in before the workloads, so no pod ever serves without them.
@@ -490,7 +568,7 @@ apply_workloads() {
   # Same tag, new image: running pods keep the old one until they are replaced.
   for entry in "${SERVICES[@]}"; do
     read -r module namespace _ <<<"$entry"
-    if [[ " ${changed_modules[*]} " == *" $module "* && " ${existing[*]} " == *" $module "* ]]; then
+    if [[ "$changed_modules " == *" $module "* && "$existing " == *" $module "* ]]; then
       echo "image of $module changed: restarting its pods"
       kc -n "$namespace" rollout restart "deployment/$module"
     fi
@@ -500,11 +578,21 @@ apply_workloads() {
 
 # --- step: addons ---------------------------------------------------------------------------------
 
+# The Istio release's addons deploy.sh installs, as one line of names.
+addons() {
+  if [[ "$with_grafana" == true ]]; then echo "prometheus kiali grafana"; else echo "prometheus kiali"; fi
+}
+
+# Each addon manifest holds a Deployment of the addon's name in istio-system; grafana.yaml brings
+# the release's Istio dashboards along as ConfigMaps.
 install_addons() {
-  kc apply -f "$ISTIO_DIR/samples/addons/prometheus.yaml"
-  kc apply -f "$ISTIO_DIR/samples/addons/kiali.yaml"
-  kc -n istio-system rollout status deployment/prometheus --timeout="$WAIT_TIMEOUT"
-  kc -n istio-system rollout status deployment/kiali --timeout="$WAIT_TIMEOUT"
+  local addon
+  for addon in $(addons); do
+    kc apply -f "$ISTIO_DIR/samples/addons/$addon.yaml"
+  done
+  for addon in $(addons); do
+    kc -n istio-system rollout status "deployment/$addon" --timeout="$WAIT_TIMEOUT"
+  done
 }
 
 # --- summary --------------------------------------------------------------------------------------
@@ -512,31 +600,41 @@ install_addons() {
 print_summary() {
   local address url
   if [[ "$mode" == kind ]]; then
-    url="http://localhost:8080"
+    url="http://localhost:$GATEWAY_PORT"
   else
     address=$(kc -n istio-system get service istio-ingressgateway \
       -o jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}' 2>/dev/null || true)
     url=${address:+http://$address}
   fi
   echo
-  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $APP_VERSION, Prometheus, Kiali."
+  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version, $(addons | sed 's/ /, /g')."
   if [[ -n "$url" ]]; then
     echo "invoice-app answers through the gateway at $url/invoices"
     echo "  curl $url/invoices"
   else
     echo "The gateway has no external address here; reach it with"
-    echo "  kubectl --context $context -n istio-system port-forward svc/istio-ingressgateway 8080:80"
-    echo "and then http://localhost:8080/invoices"
+    echo "  kubectl --context $context -n istio-system port-forward svc/istio-ingressgateway $GATEWAY_PORT:80"
+    echo "and then http://localhost:$GATEWAY_PORT/invoices"
   fi
   echo "Check the flow and the isolation:"
-  if [[ -n "$url" ]]; then
-    echo "  KUBE_CONTEXT=$context INVOICE_URL=$url ./test.sh"
+  if [[ "$mode" == kind ]]; then
+    echo "  ./test.sh"
+  elif [[ -n "$url" ]]; then
+    echo "  INVOICE_URL=$url ./test.sh --context $context"
   else
-    echo "  KUBE_CONTEXT=$context ./test.sh    (it opens a port-forward to the gateway itself)"
+    echo "  ./test.sh --context $context    (it opens a port-forward to the gateway itself)"
   fi
-  echo "Open Kiali (the graph shows the traffic of the last minutes, so run ./test.sh first):"
+  echo "Open Kiali (the graph shows the traffic of the last minutes, so run ./test.sh first; README.md says what to look at):"
   echo "  ${ISTIOCTL#"$ROOT"/} dashboard kiali --context $context"
   echo "  or: kubectl --context $context -n istio-system port-forward svc/kiali 20001:20001, then http://localhost:20001"
+  if [[ "$with_grafana" == true ]]; then
+    echo "Open Grafana (Istio's dashboards under Dashboards > istio):"
+    echo "  ${ISTIOCTL#"$ROOT"/} dashboard grafana --context $context"
+  fi
+  if [[ -n "$network_policy_note" ]]; then
+    echo
+    echo "WARNING: $network_policy_note"
+  fi
   if [[ "$mode" == kind ]]; then
     echo "Remove it all: ./deploy.sh --delete"
   else
@@ -547,9 +645,11 @@ print_summary() {
 # --- delete ---------------------------------------------------------------------------------------
 
 delete_from_context() {
-  step "Removing Prometheus and Kiali" "kubectl --context $context -n istio-system get all"
-  kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/kiali.yaml"
-  kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/prometheus.yaml"
+  step "Removing Prometheus, Kiali and Grafana" "kubectl --context $context -n istio-system get all"
+  local addon
+  for addon in grafana kiali prometheus; do
+    kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/$addon.yaml"
+  done
 
   step "Removing the mesh config and the application namespaces" \
     "kubectl --context $context get namespaces; kubectl --context $context -n invoice get all,pvc"
@@ -577,8 +677,8 @@ main_delete() {
     check_prerequisites
     step "Deleting the kind cluster '$KIND_CLUSTER'" "kind get clusters; docker ps -a --filter label=io.x-k8s.kind.cluster=$KIND_CLUSTER"
     kind delete cluster --name "$KIND_CLUSTER"
-    echo "The images paymesh/*:$APP_VERSION stay in Docker; remove them with:"
-    echo "  docker image rm paymesh/invoice-app:$APP_VERSION paymesh/payment-provider:$APP_VERSION"
+    echo "The images paymesh/*:$app_version stay in Docker; remove them with:"
+    echo "  docker image rm paymesh/invoice-app:$app_version paymesh/payment-provider:$app_version"
   else
     total_steps=5
     step "Checking prerequisites" ""
@@ -605,6 +705,7 @@ main_deploy() {
       "kubectl config get-contexts; kubectl --context $context get nodes"
   fi
   prepare_cluster
+  check_network_policy_enforcement
 
   step "Fetching istioctl $ISTIO_VERSION" \
     "curl -fsSLI https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$(istio_archive_name)"
@@ -619,7 +720,7 @@ main_deploy() {
   prepare_manifests_source
   create_namespaces_and_secrets
 
-  step "Building the images paymesh/invoice-app and paymesh/payment-provider:$APP_VERSION" \
+  step "Building the images paymesh/invoice-app and paymesh/payment-provider:$app_version" \
     "the docker build output above; docker build --build-arg SERVICE=invoice-app ."
   build_images
 
@@ -631,8 +732,8 @@ main_deploy() {
     "kubectl --context $context get pods -n invoice -n payment; kubectl --context $context -n invoice describe pods; kubectl --context $context -n invoice logs deployment/invoice-app --all-containers; kubectl --context $context get events -A --sort-by=.lastTimestamp"
   apply_workloads
 
-  step "Installing Prometheus and Kiali (Istio $ISTIO_VERSION samples/addons)" \
-    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment kiali prometheus"
+  step "Installing $(addons | sed 's/ /, /g') (Istio $ISTIO_VERSION samples/addons)" \
+    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment $(addons)"
   install_addons
 
   print_summary
@@ -641,6 +742,7 @@ main_deploy() {
 main() {
   parse_arguments "$@"
   cd "$ROOT"
+  read_app_version
   if [[ "$action" == deploy ]]; then
     choose_image_load
     main_deploy

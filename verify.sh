@@ -3,7 +3,8 @@
 #   ./verify.sh            all stages: java, scripts, flow, offline, pods, mesh
 #   ./verify.sh java pods  only the named stages
 # Each stage is checks/<stage>/run.sh (README.md beside it), installs what it needs at pinned
-# versions and ends with "N passed, N failed"; the last line sums every check.
+# versions and ends with "N passed, N failed". The line before the last says what each stage
+# counted; the last line, `verify: N passed, N failed`, sums them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +16,10 @@ source "$ROOT/checks/java-home.sh"
 passed=0
 failed=0
 failed_stages=()
+# One "stage passed/failed (what it counted)" entry per stage run, for the breakdown line.
+breakdown=()
+# Set by run_counted_stage: how many of the stage's PASS/FAIL lines were mutations.
+mutation_lines=0
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -40,6 +45,7 @@ run_counted_stage() {
     failed=$((failed + 1))
     status=1
   fi
+  mutation_lines=$(grep -c -E '^(PASS|FAIL): mutation ' "$output" || true)
   rm -f "$output"
   return "$status"
 }
@@ -95,15 +101,27 @@ main() {
     fi
   done
   select_java
+  local passed_before failed_before counted
   for stage in "${stages[@]}"; do
+    passed_before=$passed
+    failed_before=$failed
+    mutation_lines=0
     if ! "stage_$stage"; then
       failed_stages+=("$stage")
     fi
+    case "$stage" in
+      java) counted="Java tests" ;;
+      scripts) counted="shellcheck per script, bash 3.2 guard self-tests, scripts under the guard" ;;
+      flow) counted="test.sh checks" ;;
+      *) counted="checks, $mutation_lines of them mutations" ;;
+    esac
+    breakdown+=("$stage $((passed - passed_before))/$((failed - failed_before)) ($counted)")
   done
   echo
   if [[ ${#failed_stages[@]} -gt 0 ]]; then
     echo "Stages that failed: ${failed_stages[*]}"
   fi
+  printf 'Per stage, passed/failed: %s\n' "$(printf '%s; ' "${breakdown[@]}" | sed 's/; $//')"
   echo "verify: $passed passed, $failed failed"
   [[ ${#failed_stages[@]} -eq 0 && "$failed" -eq 0 ]]
 }

@@ -1,7 +1,8 @@
 """pytest wiring of the invariant tests: which rendered set they read.
 
   pytest --rendered DIR checks/offline/test_invariants.py
-DIR holds manifests.yaml, mesh.yaml and derived/istio-install.gen.yaml (see check-render.sh).
+DIR holds manifests.yaml, mesh.yaml and what check-render.sh derives from them in DIR/derived/:
+istio-install.gen.yaml, manifests.injected.yaml and injector/mesh.yaml.
 """
 import functools
 import pathlib
@@ -25,6 +26,18 @@ class Rendered:
         """What `istioctl manifest generate` made of the IstioOperator (empty if it failed)."""
         path = self.directory / "derived" / "istio-install.gen.yaml"
         return self._load(path.name, path.parent) if path.exists() else []
+
+    @functools.cached_property
+    def injected(self):
+        """The workloads after `istioctl kube-inject` (empty if that step failed)."""
+        path = self.directory / "derived" / "manifests.injected.yaml"
+        return self._load(path.name, path.parent) if path.exists() else []
+
+    @functools.cached_property
+    def mesh_config(self):
+        """The mesh config of the generated install, as istiod and the injector read it."""
+        path = self.directory / "derived" / "injector" / "mesh.yaml"
+        return (yaml.load(path.read_text(), Loader=LOADER) or {}) if path.exists() else {}
 
     def _load(self, name, directory=None):
         with open((directory or self.directory) / name) as stream:

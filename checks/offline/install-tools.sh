@@ -18,7 +18,11 @@ readonly STAMPS="$TOOLS/stamps"
 # Pinned versions, all in this one place.
 readonly KUSTOMIZE_MODULE=sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 readonly KUBECONFORM_MODULE=github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
-# The Istio 1.31.0 release commit; the Go proxy serves no tagged istio.io/istio 1.31 module.
+# istio.io/istio has no Go-module tags (its releases are tagged 1.31.0, not v1.31.0), so the Go
+# proxy serves it only at commits, as pseudo-versions. This one is commit eed52ebb66ad of
+# 2026-08-27 12:45:20 UTC on the release-1.31 line (its VERSION file says 1.31; its go.mod requires
+# istio.io/api at b943409680a7, the commit tagged v1.31.0 there), after 1.31.0-rc.0: the only 1.31
+# commit the proxy serves. Whether it is exactly the commit tagged 1.31.0 could not be checked.
 readonly ISTIOCTL_MODULE=istio.io/istio/istioctl/cmd/istioctl@v0.0.0-20260827124520-eed52ebb66ad
 # Istio's API module of the deployed release: its CRDs are what the cluster validates against.
 readonly ISTIO_API_MODULE=istio.io/api@v1.31.4

@@ -144,6 +144,12 @@ def image_latest(s):
     container(s["manifests"], "Deployment", "invoice", "invoice-app")["image"] = "paymesh/invoice-app:latest"
 
 
+def metrics_not_merged(s):
+    annotations = find(s["manifests"], "Deployment", "payment", "payment-provider")["spec"]["template"]["metadata"]["annotations"]
+    for key in ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path"):
+        del annotations[key]
+
+
 def token_mounted(s):
     find(s["manifests"], "Deployment", "payment", "payment-provider")["spec"]["template"]["spec"][
         "automountServiceAccountToken"] = True
@@ -196,6 +202,7 @@ MUTATIONS = [
     ("probe-removed", "payment-provider without livenessProbe", probe_removed),
     ("image-latest", "image paymesh/invoice-app:latest", image_latest),
     ("token-mounted", "payment-provider automountServiceAccountToken: true", token_mounted),
+    ("metrics-not-merged", "payment-provider without its prometheus.io annotations", metrics_not_merged),
     ("port-name", "Service port named web (no protocol prefix)", port_name_without_protocol),
     ("netpol-opened", "payment-provider's NetworkPolicy admits every namespace", network_policy_opened),
     ("max-unavailable", "invoice-app rolling update maxUnavailable: 1", rollout_drops_capacity),

@@ -1,10 +1,13 @@
 """The system's security model and pod rules, as tests over the rendered manifests.
 
 Each test reads what `kustomize build` produced (not the sources), so what is checked is what
-deploy.sh applies. The names below are the agreed ones (DESIGN.md); each test says what broke.
+deploy.sh applies. The names below are the system's own (docs/architecture.md describes who may
+call whom); each test says what broke.
 """
+import json
 import pathlib
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -18,6 +21,11 @@ ISTIO_PORT_PROTOCOLS = ("http", "http2", "https", "grpc", "grpc-web", "tcp", "tl
 # Which workload may reach each database, by the agreed names.
 DATABASE_CLIENTS = {("invoice", "invoice-db"): "invoice-app", ("payment", "payment-db"): "payment-provider"}
 NEGATIVE_FIELD = re.compile(r"^not[A-Z]")
+# Where Helidon serves each service's own metrics (the observe feature, on the service's port).
+APP_METRICS_PATH = "/observe/metrics"
+# The images deploy.sh builds; their tag in manifests/ is the services' version.
+APP_IMAGE = re.compile(r"^paymesh/[a-z-]+:(?P<tag>[^@]+)$")
+POM = "{http://maven.apache.org/POM/4.0.0}"
 
 
 # ---------- helpers ----------
@@ -550,3 +558,72 @@ def test_dockerfile_base_images_pinned_and_user_numeric(dockerfile):
     assert users, f"{dockerfile} sets no USER: the image would run as root"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) > 0, f"{dockerfile}: USER {users[-1]} is not a numeric non-root uid"
+
+
+# ---------- observability ----------
+
+def injected_twin(rendered, workload):
+    for o in rendered.injected:
+        meta = o.get("metadata") or {}
+        if o.get("kind") == workload["kind"] and meta.get("namespace") == ns(workload) and meta.get("name") == workload["metadata"]["name"]:
+            return o
+    pytest.fail(f"{ident(workload)} is missing from the output of istioctl kube-inject")
+
+
+def test_app_metrics_reach_prometheus_through_the_merge(rendered, deployment):
+    """Prometheus scrapes each pod once, on its proxy; the proxy serves the app's metrics only
+    when the pod's prometheus.io annotations named them and the injector moved them into the
+    proxy's ISTIO_PROMETHEUS_ANNOTATIONS."""
+    injected = injected_twin(rendered, deployment)
+    annotations = (injected["spec"]["template"].get("metadata") or {}).get("annotations") or {}
+    status_port = str((rendered.mesh_config.get("defaultConfig") or {}).get("statusPort", 15020))
+    assert (annotations.get("prometheus.io/scrape"), annotations.get("prometheus.io/port"), annotations.get("prometheus.io/path")) \
+        == ("true", status_port, "/stats/prometheus"), \
+        f"{ident(deployment)}: the injected pod is not scraped on its proxy's merged metrics ({status_port}, /stats/prometheus): {annotations}"
+    spec = injected["spec"]["template"]["spec"]
+    proxies = [c for c in (spec.get("initContainers") or []) + spec["containers"] if c["name"] == "istio-proxy"]
+    assert len(proxies) == 1, f"{ident(deployment)}: the injected pod has {len(proxies)} istio-proxy containers"
+    merged = {e["name"]: e.get("value") for e in proxies[0].get("env") or []}.get("ISTIO_PROMETHEUS_ANNOTATIONS")
+    assert merged, (f"{ident(deployment)}: the proxy has no ISTIO_PROMETHEUS_ANNOTATIONS, so it serves its own metrics only; "
+                    f"give the pod template prometheus.io/scrape, port and path for {APP_METRICS_PATH}")
+    app_container = pod_spec(deployment)["containers"][0]
+    http_port = next((p["containerPort"] for p in app_container.get("ports") or [] if p.get("name") == "http"), None)
+    assert json.loads(merged) == {"scrape": "true", "port": str(http_port), "path": APP_METRICS_PATH}, \
+        f"{ident(deployment)}: the proxy merges {merged}, not the app's {APP_METRICS_PATH} on its http port {http_port}"
+
+
+# ---------- versions ----------
+
+def test_version_label_is_the_image_version(workload):
+    """app.kubernetes.io/version (what Kiali and kubectl show) is the version the image runs."""
+    labels = pod_labels(workload)
+    image = pod_spec(workload)["containers"][0]["image"]
+    tag = image.split("@", 1)[0].rsplit(":", 1)[1]
+    version = labels.get("app.kubernetes.io/version")
+    assert version and (tag == version or tag.startswith(version + "-")), \
+        f"{ident(workload)} is labelled version {version!r} but runs {image}"
+    assert (workload["metadata"].get("labels") or {}).get("app.kubernetes.io/version") == version, \
+        f"{ident(workload)}: its own version label differs from its pods' ({version!r})"
+
+
+def test_one_version_of_the_services(rendered):
+    """The services' version is the tag of their images in manifests/ (deploy.sh builds exactly
+    those); the Maven build, whose poms must spell it out, carries the same one."""
+    tags = set()
+    for w in rendered.workloads():
+        for c in pod_spec(w)["containers"]:
+            m = APP_IMAGE.match(c["image"])
+            if m:
+                tags.add(m.group("tag"))
+    assert len(tags) == 1, f"the services' images carry several versions in manifests/: {sorted(tags)}"
+    version = tags.pop()
+    found = {}
+    for pom in [ROOT / "pom.xml", *sorted(ROOT.glob("*/pom.xml"))]:
+        project = ET.parse(pom).getroot()
+        name = pom.relative_to(ROOT)
+        if project.findtext(f"{POM}version"):
+            found[f"{name} version"] = project.findtext(f"{POM}version")
+        if project.findtext(f"{POM}parent/{POM}groupId") == "dev.paymesh":
+            found[f"{name} parent version"] = project.findtext(f"{POM}parent/{POM}version")
+    assert found and all(v == version for v in found.values()), \
+        f"the images are tagged {version} in manifests/, the poms say {found}"

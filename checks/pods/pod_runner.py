@@ -293,7 +293,7 @@ class Runner:
 
     def image_for(self, container):
         image = container["image"]
-        repository = image.rsplit(":", 1)[0]
+        repository = image.split("@", 1)[0].rsplit(":", 1)[0]
         if repository in self.image_overrides:
             note(f"image {image} -> {self.image_overrides[repository]} (local stand-in: nothing can be pulled here)")
             return self.image_overrides[repository]

@@ -51,8 +51,10 @@ readonly POSTGRES_IMAGE=paymesh-local/postgres:17.5-standin
 readonly ROOTFS_EXCLUDES=('./dev/*' './proc/*' './sys/*' './var/cache/apt/*' './var/lib/apt/lists/*'
   './usr/share/doc/*' './usr/share/man/*' './usr/share/info/*' './usr/share/locale/*' './usr/share/lintian/*')
 readonly SERVICES=(invoice-app payment-provider)
-readonly IMAGE_TAG=1.0.0
-# Images the kubelet must refuse under runAsNonRoot: invoice-app from the real Dockerfile without its
+# The services' version is the tag of their images in manifests/, as deploy.sh reads it.
+IMAGE_TAG=$(sed -n 's|^ *image: paymesh/invoice-app:\([^ ]*\) *$|\1|p' "$ROOT/manifests/invoice-app.yaml")
+readonly IMAGE_TAG
+# Images the kubelet must refuse under runAsNonRoot: the real Dockerfile for invoice-app without its
 # USER line (the original bug) and an image that names its user instead of numbering it.
 readonly ROOT_USER_IMAGE=paymesh-test/invoice-app-without-user:$IMAGE_TAG
 readonly NAMED_USER_IMAGE=paymesh-test/named-user:1

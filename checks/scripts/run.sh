@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The scripts stage: `bash -n` and shellcheck over every tracked shell script. See README.md here.
+# The scripts stage: `bash -n` and shellcheck over every tracked shell script, then the scripts a
+# user runs against the constructs macOS's bash 3.2 lacks (bash32_guard.py), after the guard has
+# shown on samples that each of its rules fires. See README.md here.
 #   checks/scripts/run.sh
 # Installs Debian's shellcheck 0.9.0 with apt when another version (or none) is on the PATH.
 # Prints PASS:/FAIL: per script and ends with `scripts: N passed, N failed`.
@@ -9,6 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 # Debian 12 ships this shellcheck; another version may judge the scripts differently.
 readonly SHELLCHECK_VERSION=0.9.0
+# The scripts a user runs on their own machine, which may be a Mac with /bin/bash 3.2.
+readonly USER_SCRIPTS=(deploy.sh test.sh run-local.sh)
 
 install_shellcheck() {
   if ! shellcheck --version 2>/dev/null | grep -q "version: $SHELLCHECK_VERSION"; then
@@ -38,6 +42,18 @@ main() {
   done
   if [[ ${#scripts[@]} -eq 0 ]]; then
     echo "FAIL: git lists no shell script"
+    failed=$((failed + 1))
+  fi
+  local output p f
+  output=$(python3 "$ROOT/checks/scripts/bash32_guard.py" --self-test 2>&1; \
+    python3 "$ROOT/checks/scripts/bash32_guard.py" "${USER_SCRIPTS[@]}" 2>&1) || true
+  printf '%s\n' "$output"
+  p=$(grep -c '^PASS: ' <<<"$output" || true)
+  f=$(grep -c '^FAIL: ' <<<"$output" || true)
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ "$p" -eq 0 ]]; then
+    echo "FAIL: the bash 3.2 guard reported nothing"
     failed=$((failed + 1))
   fi
   echo "scripts: $passed passed, $failed failed"
