@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: every test this project has that runs without a Kubernetes cluster.
-#   ./verify.sh            all stages: java, scripts, flow, offline, pods
+#   ./verify.sh            all stages: java, scripts, flow, offline, pods, cluster
 #   ./verify.sh java pods  only the named stages
 # Each stage installs what it needs at pinned versions; the last line sums every check.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
-readonly ALL_STAGES=(java scripts flow offline pods)
+readonly ALL_STAGES=(java scripts flow offline pods cluster)
 # Debian 12 ships this shellcheck; another version may judge the scripts differently.
 readonly SHELLCHECK_VERSION=0.9.0
 readonly MINIMUM_JAVA=21
@@ -154,6 +154,13 @@ stage_offline() {
 stage_pods() {
   log "pods: the real images, and the rendered workloads under Docker with their security context"
   run_counted_stage pods "$ROOT/checks/pods/run.sh" --skip-without-runtime
+}
+
+# A Kubernetes 1.36 control plane built from the Go module proxy, given what deploy.sh applies:
+# admission, Pod Security, team RBAC and the controllers, for real (checks/cluster/README.md).
+stage_cluster() {
+  log "cluster: kube-apiserver, controller-manager, scheduler and etcd on 127.0.0.1 with what deploy.sh applies"
+  run_counted_stage cluster "$ROOT/checks/cluster/run.sh"
 }
 
 main() {
