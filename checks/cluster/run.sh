@@ -22,14 +22,8 @@ readonly SERVICE_CIDR=10.96.0.0/16
 readonly SERVICE_IP=10.96.0.1
 readonly START_TIMEOUT_SECONDS=90
 readonly STOP_TIMEOUT_SECONDS=20
-# Pod Security level the team namespaces enforce, and the one they warn and audit at: see
-# manifests/namespaces.yaml for why.
+# The teams' namespaces (manifests/namespaces.yaml) and their groups (manifests/team-rbac.yaml).
 readonly TEAM_NAMESPACES=(invoice payment)
-# deploy.sh: module, namespace, database Secret, database user (its SERVICES list).
-readonly DATABASE_SECRETS=(
-  "invoice invoice-db-credentials invoice_db"
-  "payment payment-db-credentials payment_db"
-)
 
 keep=false
 run_dir=""
@@ -46,6 +40,8 @@ fail() { printf 'FAIL: %s\n' "$*"; failed=$((failed + 1)); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 # indent [PREFIX]: the lines of stdin, indented under the PASS/FAIL line they explain.
 indent() { local prefix=${1:-} line; while IFS= read -r line; do printf '    %s%s\n' "$prefix" "$line"; done; }
+# indented COMMAND...: runs it with its output indented; its exit status.
+indented() { "$@" 2>&1 | indent; return "${PIPESTATUS[0]}"; }
 kubectl() { "$KUBECTL_BINARY" --kubeconfig "$run_dir/admin.kubeconfig" "$@"; }
 
 print_summary() {
@@ -272,33 +268,39 @@ create_database_secret() {
     | kubectl -n "$namespace" create secret generic "$name" --from-literal=username="$user" --from-file=password=/dev/stdin
 }
 
+apply_namespaces() { "$PYTHON" "$HELPER" namespaces "$run_dir/rendered/manifests.yaml" | kubectl apply -f -; }
+
+nothing_to_change() { kubectl diff -k "$ROOT/mesh" && kubectl diff -k "$ROOT/manifests"; }
+
 apply_as_deploy_does() {
-  local crds entry
+  local crds entry services=() module namespace secret user
   log "Apply what deploy.sh applies, in its order"
   mkdir -p "$run_dir/rendered"
   # istioctl install puts Istio's CRDs and the istio-system namespace in first; here the CRDs are
   # those the Istio release is built from (istio.io/api at the same version).
   crds=$(istio_crds)
   check "Istio $istio_version CRDs (istio.io/api kubernetes/customresourcedefinitions.gen.yaml) accepted, server-side apply" \
-    kubectl apply --server-side -f "$crds"
-  check "Istio CRDs established" kubectl wait --for condition=Established --timeout 60s -f "$crds"
-  check "namespace istio-system created" kubectl create namespace istio-system
+    indented kubectl apply --server-side -f "$crds"
+  check "Istio CRDs established" indented kubectl wait --for condition=Established --timeout 60s -f "$crds"
+  check "namespace istio-system created" indented kubectl create namespace istio-system
   kubectl kustomize "$ROOT/manifests" >"$run_dir/rendered/manifests.yaml"
   kubectl kustomize "$ROOT/mesh" >"$run_dir/rendered/mesh.yaml"
-  check "the Namespaces of manifests/ applied first" \
-    bash -c "'$PYTHON' '$HELPER' namespaces '$run_dir/rendered/manifests.yaml' | '$KUBECTL_BINARY' --kubeconfig '$run_dir/admin.kubeconfig' apply -f -"
-  for entry in "${DATABASE_SECRETS[@]}"; do
-    # shellcheck disable=SC2086 # the entry is three words
-    check "Secret ${entry% *} created as deploy.sh creates it" create_database_secret $entry
+  check "the Namespaces of manifests/ applied first" indented apply_namespaces
+  # deploy.sh's SERVICES list: module, namespace, database Secret, database user.
+  mapfile -t services < <(sed -n '/^readonly SERVICES=($/,/^)$/ s/^ *"\(.*\)"$/\1/p' "$ROOT/deploy.sh")
+  check "deploy.sh lists the database Secrets it creates (${#services[@]})" test "${#services[@]}" -gt 0
+  for entry in "${services[@]}"; do
+    read -r module namespace secret user <<<"$entry"
+    check "Secret $namespace/$secret (user $user, for $module) created as deploy.sh creates it" \
+      indented create_database_secret "$namespace" "$secret" "$user"
   done
-  check "kubectl apply -k mesh/: every object accepted" kubectl apply -k "$ROOT/mesh"
-  check "kubectl apply -k manifests/: every object accepted" kubectl apply -k "$ROOT/manifests"
+  check "kubectl apply -k mesh/: every object accepted" indented kubectl apply -k "$ROOT/mesh"
+  check "kubectl apply -k manifests/: every object accepted" indented kubectl apply -k "$ROOT/manifests"
   check "every object of the render is on the server ($(grep -c '^kind: ' "$run_dir/rendered/manifests.yaml") in manifests/, $(grep -c '^kind: ' "$run_dir/rendered/mesh.yaml") in mesh/)" \
-    kubectl get -f "$run_dir/rendered/manifests.yaml" -f "$run_dir/rendered/mesh.yaml" -o name
+    indented kubectl get -f "$run_dir/rendered/manifests.yaml" -f "$run_dir/rendered/mesh.yaml" -o name
   # deploy.sh promises that a second run changes nothing: the server's defaulted objects must
   # already be what the sources say.
-  check "kubectl diff -k mesh/ and manifests/: applying again would change nothing" \
-    bash -c "'$KUBECTL_BINARY' --kubeconfig '$run_dir/admin.kubeconfig' diff -k '$ROOT/mesh' && '$KUBECTL_BINARY' --kubeconfig '$run_dir/admin.kubeconfig' diff -k '$ROOT/manifests'"
+  check "kubectl diff -k mesh/ and manifests/: applying again would change nothing" indented nothing_to_change
 }
 
 # ---- refusals -----------------------------------------------------------------------------------
@@ -367,7 +369,7 @@ refused_by_pod_security() {
     echo "    admitted: $output"
     return 1
   fi
-  grep -q "violates PodSecurity \"$2:latest\"" <<<"$output" || { indent <<<"$output"; return 1; }
+  grep -q "violates PodSecurity \"$2:" <<<"$output" || { indent <<<"$output"; return 1; }
   cut -c1-220 <<<"$output" | indent "server: "
 }
 
