@@ -24,6 +24,8 @@ readonly START_TIMEOUT_SECONDS=90
 readonly STOP_TIMEOUT_SECONDS=20
 # The teams' namespaces (manifests/namespaces.yaml) and their groups (manifests/team-rbac.yaml).
 readonly TEAM_NAMESPACES=(invoice payment)
+# The label every object of manifests/ carries.
+readonly PART_OF=app.kubernetes.io/part-of=paymesh
 
 keep=false
 run_dir=""
@@ -301,6 +303,22 @@ apply_as_deploy_does() {
   # deploy.sh promises that a second run changes nothing: the server's defaulted objects must
   # already be what the sources say.
   check "kubectl diff -k mesh/ and manifests/: applying again would change nothing" indented nothing_to_change
+  apply_addons
+}
+
+# deploy.sh's last step applies samples/addons/{prometheus,kiali}.yaml of the Istio release
+# archive, which cannot be downloaded here; the same files come from the istio.io/istio commit
+# checks/install-tools.sh builds istioctl from (the 1.31.0 release commit).
+apply_addons() {
+  local module version dir addon
+  module=$(pinned ISTIOCTL_MODULE "$ROOT/checks/install-tools.sh")
+  version=${module##*@}
+  dir=$(cd "$ROOT/.tools" && GOTOOLCHAIN=local go mod download -json "istio.io/istio@$version" \
+    | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/samples/addons
+  for addon in prometheus kiali; do
+    check "kubectl apply -f samples/addons/$addon.yaml (istio.io/istio $version): every object accepted" \
+      indented kubectl apply -f "$dir/$addon.yaml"
+  done
 }
 
 # ---- refusals -----------------------------------------------------------------------------------
@@ -515,7 +533,7 @@ check_team_rbac() {
 
 pods_made() {
   local count
-  count=$(kubectl get pods -A -o name 2>/dev/null | grep -c . || true)
+  count=$(kubectl get pods -A -l "$PART_OF" -o name 2>/dev/null | grep -c . || true)
   [[ "$count" -ge "$1" ]]
 }
 
@@ -548,9 +566,9 @@ print(total)' "$run_dir/rendered/manifests.yaml")
     esac
   done < <("$PYTHON" "$HELPER" compare-pods "$run_dir/rendered/manifests.yaml" "$run_dir/cluster.json" 2>&1 \
     || echo "FAIL: the pods could not be compared with the rendered templates")
-  claims=$(kubectl get pvc -A -o name | grep -c . || true)
+  claims=$(kubectl get pvc -A -l "$PART_OF" -o name | grep -c . || true)
   check "the StatefulSet controller made a PersistentVolumeClaim per database pod ($claims)" test "$claims" -ge 2
-  unscheduled=$(kubectl get pods -A -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="PodScheduled")].reason}{"\n"}{end}' | grep -c '^Unschedulable$' || true)
+  unscheduled=$(kubectl get pods -A -l "$PART_OF" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="PodScheduled")].reason}{"\n"}{end}' | grep -c '^Unschedulable$' || true)
   check "the scheduler tried every pod and found no node for it ($unscheduled of $expected Unschedulable; a node is stage 2)" \
     test "$unscheduled" -eq "$expected"
 }
