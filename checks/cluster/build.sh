@@ -30,17 +30,21 @@ version_ldflags() {
   printf -- ' -X k8s.io/component-base/version.gitTreeState=clean'
 }
 
+all_built() {
+  local command
+  for command in "${COMMANDS[@]}" etcd; do
+    [[ -x "$BIN/$command" ]] || return 1
+  done
+}
+
 main() {
   command -v go >/dev/null 2>&1 || { echo "cluster-build: go is missing: install Go 1.26+" >&2; exit 1; }
   local digest kubernetes etcd packages=() command started=$SECONDS
   digest=$(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/etcd/main.go" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)
   digest="$digest $(GOTOOLCHAIN=local go env GOVERSION)"
-  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$digest" ]] && [[ -x "$BIN/etcd" ]]; then
-    for command in "${COMMANDS[@]}"; do [[ -x "$BIN/$command" ]] || break; done
-    if [[ -x "$BIN/$command" ]]; then
-      log "control plane already built from these sources in ${BIN#"$ROOT"/}"
-      return 0
-    fi
+  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$digest" ]] && all_built; then
+    log "control plane already built from these sources in ${BIN#"$ROOT"/}"
+    return 0
   fi
   kubernetes=$(module_version k8s.io/kubernetes)
   etcd=$(module_version go.etcd.io/etcd/server/v3)
