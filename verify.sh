@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: every test this project has that runs without a Kubernetes cluster.
-#   ./verify.sh            all stages: java, scripts, flow, offline, pods, mesh
+#   ./verify.sh            all stages: java, scripts, flow, offline, pods, cluster, mesh
 #   ./verify.sh java pods  only the named stages
 # Each stage is checks/<stage>/run.sh (README.md beside it), installs what it needs at pinned
 # versions and ends with "N passed, N failed". The line before the last says what each stage
@@ -9,7 +9,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
-readonly ALL_STAGES=(java scripts flow offline pods mesh)
+readonly ALL_STAGES=(java scripts flow offline pods cluster mesh)
 # shellcheck source=checks/java-home.sh
 source "$ROOT/checks/java-home.sh"
 
@@ -81,6 +81,13 @@ stage_offline() {
 stage_pods() {
   log "pods: the real images, and the rendered workloads under Docker with their security context"
   run_counted_stage pods "$ROOT/checks/pods/run.sh" --skip-without-runtime
+}
+
+# A Kubernetes 1.36 control plane built from the Go module proxy, given what deploy.sh applies:
+# admission, Pod Security, team RBAC and the controllers, for real (checks/cluster/README.md).
+stage_cluster() {
+  log "cluster: kube-apiserver, controller-manager, scheduler and etcd on 127.0.0.1 with what deploy.sh applies"
+  run_counted_stage cluster "$ROOT/checks/cluster/run.sh"
 }
 
 # Istio's own configuration of the deployed system on real Envoy sidecars, every wall tried by
