@@ -120,7 +120,10 @@ main() {
       java) counted="Java tests" ;;
       scripts) counted="shellcheck per script, bash 3.2 guard self-tests, scripts under the guard" ;;
       flow) counted="test.sh checks" ;;
-      *) counted="checks, $mutation_lines of them mutations" ;;
+      *)
+        counted="checks"
+        if [[ "$mutation_lines" -gt 0 ]]; then counted="checks, $mutation_lines of them mutations"; fi
+        ;;
     esac
     breakdown+=("$stage $((passed - passed_before))/$((failed - failed_before)) ($counted)")
   done
