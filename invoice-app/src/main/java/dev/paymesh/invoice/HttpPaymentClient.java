@@ -1,10 +1,14 @@
 package dev.paymesh.invoice;
 
-import java.io.UncheckedIOException;
+import java.net.ConnectException;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Function;
+import java.util.logging.Logger;
 
+import io.helidon.common.buffers.DataReader;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Headers;
@@ -18,6 +22,8 @@ import dev.paymesh.support.Json;
 
 /** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
 final class HttpPaymentClient implements PaymentClient {
+
+    private static final Logger LOGGER = Logger.getLogger(HttpPaymentClient.class.getName());
 
     /**
      * Headers a tracer or the mesh uses to join the two hops of a payment; copied from the request
@@ -55,7 +61,15 @@ final class HttpPaymentClient implements PaymentClient {
                 .build();
     }
 
-    /** Posts the payment of one invoice in the original wire format. */
+    /**
+     * Posts the payment of one invoice in the original wire format.
+     *
+     * <p>A pooled connection may have been closed by the provider since its last answer (an HTTP/1.0
+     * server, {@code Connection: close}, a proxy draining or timing out idle connections). A request
+     * that got no answer at all, not even a status line, is sent once more on a connection of its
+     * own; payment-provider charges an invoice id once, and a second failure leaves the outcome to
+     * the lookup.
+     */
     @Override
     public Result pay(Invoice invoice, Headers incoming) {
         String body = Json.object()
@@ -64,20 +78,69 @@ final class HttpPaymentClient implements PaymentClient {
                 .add("currency", invoice.currency().getCurrencyCode())
                 .build()
                 .toString();
-        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
-        forwardTracing(incoming, request);
-        try (HttpClientResponse response = request.submit(body)) {
+        HttpClientResponse response;
+        try {
+            response = exchange(pooled -> post(body, incoming, pooled));
+        } catch (RuntimeException e) {
+            return failure(e);
+        }
+        try (response) {
             int code = response.status().code();
             String answer = response.as(String.class);
             if (code / 100 == 2) {
                 return new Result.Paid();
             }
             return new Result.NotPaid("payment-provider answered " + code + ": " + answer);
-        } catch (UncheckedIOException e) {
-            return failure(e);
         } catch (RuntimeException e) {
             return failure(e);
         }
+    }
+
+    /**
+     * Sends a request on a pooled connection and, when that connection turns out closed before any
+     * answer arrived, once more on a new connection; the second failure is thrown.
+     */
+    private static HttpClientResponse exchange(Function<Boolean, HttpClientResponse> send) {
+        try {
+            return send.apply(true);
+        } catch (RuntimeException first) {
+            if (!closedBeforeAnswer(first)) {
+                throw first;
+            }
+            LOGGER.fine(() -> "no answer on a pooled connection (" + rootMessage(first)
+                    + "); sending again on a new connection");
+            return send.apply(false);
+        }
+    }
+
+    /** Sends the payment; {@code pooled} false opens a connection for it alone and closes it after. */
+    private HttpClientResponse post(String body, Headers incoming, boolean pooled) {
+        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
+        forwardTracing(incoming, request);
+        if (!pooled) {
+            request.keepAlive(false);
+        }
+        return request.submit(body);
+    }
+
+    /**
+     * True when the connection ended before any answer arrived: the end of the stream where the
+     * status line should be, or a reset or broken pipe while sending. A refused connection or a
+     * timeout is not such a case.
+     */
+    private static boolean closedBeforeAnswer(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof ConnectException || cause instanceof SocketTimeoutException) {
+                return false;
+            }
+        }
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof DataReader.InsufficientDataAvailableException
+                    || cause instanceof SocketException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -87,9 +150,14 @@ final class HttpPaymentClient implements PaymentClient {
      */
     @Override
     public Result reconcile(Invoice invoice, Headers incoming) {
-        HttpClientRequest request = client.get("/payments/" + invoice.id());
-        forwardTracing(incoming, request);
-        try (HttpClientResponse response = request.request()) {
+        try (HttpClientResponse response = exchange(pooled -> {
+            HttpClientRequest request = client.get("/payments/" + invoice.id());
+            forwardTracing(incoming, request);
+            if (!pooled) {
+                request.keepAlive(false);
+            }
+            return request.request();
+        })) {
             int code = response.status().code();
             if (code == 200) {
                 return new Result.Paid();
