@@ -1,8 +1,10 @@
 package dev.paymesh.invoice;
 
 import java.net.ConnectException;
+import java.net.NoRouteToHostException;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.List;
 import java.util.function.Function;
@@ -90,7 +92,12 @@ final class HttpPaymentClient implements PaymentClient {
             if (code / 100 == 2) {
                 return new Result.Paid();
             }
-            return new Result.NotPaid("payment-provider answered " + code + ": " + answer);
+            String reason = "payment-provider answered " + code + ": " + answer;
+            // 408 and 429 ask to come back later; every other 4xx is about the payment itself.
+            if (code / 100 == 4 && code != 408 && code != 429) {
+                return new Result.Refused(reason);
+            }
+            return new Result.Unknown(reason);
         } catch (RuntimeException e) {
             return failure(e);
         }
@@ -109,7 +116,11 @@ final class HttpPaymentClient implements PaymentClient {
             }
             LOGGER.fine(() -> "no answer on a pooled connection (" + rootMessage(first)
                     + "); sending again on a new connection");
-            return send.apply(false);
+            try {
+                return send.apply(false);
+            } catch (RuntimeException second) {
+                throw new ResentException(second);
+            }
         }
     }
 
@@ -175,11 +186,36 @@ final class HttpPaymentClient implements PaymentClient {
         }
     }
 
+    /**
+     * Only a connection that was never made means nothing was sent. A timeout, or a connection that
+     * failed once the request was on its way (a second attempt included), leaves the outcome unknown.
+     */
     private Result failure(RuntimeException e) {
         if (isTimeout(e)) {
             return new Result.Unknown("payment-provider did not answer in time");
         }
-        return new Result.NotPaid("payment-provider unreachable at " + baseUrl + ": " + rootMessage(e));
+        if (!(e instanceof ResentException) && neverConnected(e)) {
+            return new Result.NotPaid("payment-provider unreachable at " + baseUrl + ": " + rootMessage(e));
+        }
+        return new Result.Unknown("payment-provider connection failed after the payment was sent ("
+                + baseUrl + "): " + rootMessage(e));
+    }
+
+    private static boolean neverConnected(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof ConnectException || cause instanceof UnknownHostException
+                    || cause instanceof NoRouteToHostException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The failure of a request sent a second time: the first may have reached the provider. */
+    private static final class ResentException extends RuntimeException {
+        ResentException(RuntimeException cause) {
+            super(cause.getMessage(), cause);
+        }
     }
 
     private static boolean isTimeout(Throwable e) {

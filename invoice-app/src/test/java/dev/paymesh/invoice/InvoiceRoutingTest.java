@@ -114,16 +114,61 @@ class InvoiceRoutingTest {
     }
 
     @Test
-    void aRefusedPaymentLeavesTheInvoiceUnpaidAndAnswers502() {
-        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider answered 500: boom"));
+    void anUnreachableProviderLeavesTheInvoiceUnpaidAndAnswers502() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider unreachable: boom"));
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
         assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I2\","
-                + "\"error\":\"payment-provider answered 500: boom\"}]}"));
+                + "\"error\":\"payment-provider unreachable: boom\"}]}"));
         assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
                 containsString("\"InvoiceId\":\"I2\""));
         PROVIDER.script.clear();
         assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+    }
+
+    @Test
+    void aProviderErrorIsLookedUpBeforeTheInvoiceIsReleasedForTheNextRun() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.Unknown("payment-provider answered 503: busy"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I2\","
+                + "\"error\":\"payment-provider answered 503: busy; payment-provider has no payment for it\"}]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(1));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(0));
+
+        // The lookup found nothing, so the next run pays it without asking again.
+        PROVIDER.script.clear();
+        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I2"), is(2));
+    }
+
+    @Test
+    void aProviderErrorWhosePaymentWasRecordedIsPaidWithoutResending() {
+        PROVIDER.script.put("I3", new PaymentClient.Result.Unknown("payment-provider answered 500: late failure"));
+        PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Paid());
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I3"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I3"), is(1));
+    }
+
+    @Test
+    void aRefusalIsReportedAsPermanentAndNotResentByLaterRuns() {
+        PROVIDER.script.put("I1", new PaymentClient.Result.Refused("payment-provider answered 409: conflict"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), is("{\"paid\":[\"I2\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I1\","
+                + "\"error\":\"" + PayRun.REFUSED + "payment-provider answered 409: conflict\"}]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(0));
+
+        PROVIDER.script.clear();
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.status(), is(Status.OK_200));
+        assertThat(next.entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(count(PROVIDER.paysPerId, "I1"), is(1));
+        assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":false"));
+        assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.REFUSED));
     }
 
     @Test
@@ -316,17 +361,22 @@ class InvoiceRoutingTest {
 
         @Override
         public boolean startPayment(String id, String owner) {
-            return store.startPayment(id, owner);
+            return store().startPayment(id, owner);
         }
 
         @Override
         public boolean markPaid(String id, String owner) {
-            return store.markPaid(id, owner);
+            return store().markPaid(id, owner);
         }
 
         @Override
         public boolean release(String id, String owner, boolean outcomeUnknown) {
-            return store.release(id, owner, outcomeUnknown);
+            return store().release(id, owner, outcomeUnknown);
+        }
+
+        @Override
+        public boolean refuse(String id, String owner) {
+            return store().refuse(id, owner);
         }
     }
 

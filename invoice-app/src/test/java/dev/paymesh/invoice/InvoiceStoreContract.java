@@ -135,6 +135,23 @@ abstract class InvoiceStoreContract {
     }
 
     @Test
+    void aRefusedInvoiceStaysUnpaidAndIsNeverClaimedAgainEvenPastTheLease() {
+        InvoiceStore store = seededStore(Duration.ZERO);
+        store.claimUnpaid("run-1");
+        assertThat(store.refuse("I2", "run-2"), is(false));
+        assertThat(store.startPayment("I2", "run-1"), is(true));
+        assertThat(store.refuse("I2", "run-1"), is(true));
+        assertThat(state(store, "I2"), is(Invoice.State.REFUSED));
+        assertThat(store.find("I2").orElseThrow().isPaid(), is(false));
+        assertThat(store.list(Optional.of(false)).stream().map(Invoice::id).toList(), is(List.of("I1", "I2", "I3")));
+        // Its former owner can no longer move it, and no later run takes it.
+        assertThat(store.markPaid("I2", "run-1"), is(false));
+        assertThat(store.release("I2", "run-1", false), is(false));
+        assertThat(ids(store.claimUnpaid("run-2")), is(List.of("I1", "I3")));
+        assertThat(state(store, "I2"), is(Invoice.State.REFUSED));
+    }
+
+    @Test
     void aLiveClaimIsNotTakenOver() {
         InvoiceStore store = seededStore(LONG_LEASE);
         store.claimUnpaid("run-1");

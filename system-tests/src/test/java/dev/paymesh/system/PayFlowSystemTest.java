@@ -141,10 +141,43 @@ class PayFlowSystemTest {
         assertThat(failed.status(), is(Status.BAD_GATEWAY_502));
         assertThat(failed.entity(), containsString("payment-provider answered 500"));
         assertThat(invoices.get("/invoices").queryParam("paid", "true").request(String.class).entity(), is("[]"));
+        // A 5xx is no proof that nothing was charged: each one was looked up, and found nothing.
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(id + " looked up", proxy.lookupsFor(id), is(1));
+            assertThat(failed.entity(), containsString("{\"InvoiceId\":\"" + id
+                    + "\",\"error\":\"payment-provider answered 500: {\\\"error\\\":\\\"injected failure\\\"}; payment-provider has no payment for it\"}"));
+        }
 
         proxy.mode(FaultInjectingProxy.Mode.PASS, Duration.ZERO);
         assertThat(pay().status(), is(Status.OK_200));
-        assertThat(proxy.paymentPostsFor("I2"), is(1));
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(id + ": the failed POST and the one that paid", proxy.paymentPostsFor(id), is(2));
+            assertThat(id + " not looked up again: the lookup found nothing", proxy.lookupsFor(id), is(1));
+            assertThat(recordedPayment(id), is(Status.OK_200));
+        }
+    }
+
+    @Test
+    void aPaymentTheProviderRefusesIsReportedOnceAndNotResent() {
+        var recorded = payments.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"id\":\"R1\",\"value\":5.00,\"currency\":\"EUR\"}", String.class);
+        assertThat(recorded.status(), is(Status.OK_200));
+        var created = invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"InvoiceId\":\"R1\",\"Value\":6.00,\"Currency\":\"EUR\"}", String.class);
+        assertThat(created.status(), is(Status.CREATED_201));
+
+        var refused = pay();
+        assertThat(refused.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(refused.entity(), containsString("{\"InvoiceId\":\"R1\",\"error\":\"refused by payment-provider,"
+                + " not resent by later runs (see README): payment-provider answered 409: "));
+        assertThat(refused.entity(), containsString("\"paid\":[\"I1\",\"I2\",\"I3\"]"));
+
+        var next = pay();
+        assertThat(next.status(), is(Status.OK_200));
+        assertThat(next.entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(proxy.paymentPostsFor("R1"), is(1));
+        assertThat(proxy.lookupsFor("R1"), is(0));
+        assertThat(invoice("R1"), containsString("\"IsPaid\":false"));
     }
 
     @Test
@@ -158,6 +191,7 @@ class PayFlowSystemTest {
         assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
         for (String id : List.of("I1", "I2", "I3")) {
             assertThat(id + " posted once", proxy.paymentPostsFor(id), is(1));
+            assertThat(id + " looked up once", proxy.lookupsFor(id), is(1));
             assertThat(recordedPayment(id), is(Status.OK_200));
         }
     }
