@@ -119,14 +119,23 @@ final class PayRun {
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             for (InvoiceStore.Claimed claim : claimed) {
                 inFlight.acquire();
-                outcomes.add(executor.submit(() -> {
-                    try {
-                        return payOne(claim, owner, incoming);
-                    } finally {
-                        inFlight.release();
-                    }
-                }));
+                try {
+                    outcomes.add(executor.submit(() -> {
+                        try {
+                            return payOne(claim, owner, incoming);
+                        } finally {
+                            inFlight.release();
+                        }
+                    }));
+                } catch (RuntimeException e) {
+                    inFlight.release();
+                    throw e;
+                }
             }
+        } finally {
+            // An interrupted run (a shutdown, an interrupted wait for a slot) hands back at once
+            // what it claimed but never sent, instead of holding it until the lease runs out.
+            releaseUnsent(claimed.subList(outcomes.size(), claimed.size()), owner);
         }
         List<String> paid = new ArrayList<>();
         List<Failure> failed = new ArrayList<>();
@@ -140,6 +149,22 @@ final class PayRun {
         }
         failed.sort(Comparator.comparing(Failure::invoiceId));
         return new Report(paid, failed);
+    }
+
+    private void releaseUnsent(List<InvoiceStore.Claimed> unsent, String owner) {
+        for (InvoiceStore.Claimed claim : unsent) {
+            try {
+                // An invoice whose outcome was unknown stays so: the next run still looks it up first.
+                store.release(claim.invoice().id(), owner, claim.outcomeUnknown());
+            } catch (RuntimeException e) {
+                LOGGER.log(Level.FINE, "could not release invoice " + claim.invoice().id()
+                        + "; its claim lease returns it", e);
+            }
+        }
+        if (!unsent.isEmpty()) {
+            LOGGER.info(() -> "pay run " + owner + " stopped early; " + unsent.size()
+                    + " claimed invoices released unsent");
+        }
     }
 
     private Outcome result(Future<Outcome> outcome, Invoice invoice, String owner) throws InterruptedException {
