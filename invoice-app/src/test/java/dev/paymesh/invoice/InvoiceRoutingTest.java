@@ -178,6 +178,10 @@ class InvoiceRoutingTest {
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.OK_200));
         assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":true"));
+        // Paid because the lookup said so, not because the payment was sent again.
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I1"), is(1));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(0));
     }
 
     @Test
@@ -186,6 +190,7 @@ class InvoiceRoutingTest {
         PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(count(PROVIDER.lookupsPerId, "I3"), is(1));
         assertThat(response.entity(), containsString("checked on the next run"));
         assertThat(client.get("/invoices/I3").request(String.class).entity(), containsString("\"IsPaid\":false"));
     }
