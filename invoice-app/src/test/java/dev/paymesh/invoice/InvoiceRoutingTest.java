@@ -45,9 +45,12 @@ class InvoiceRoutingTest {
         final ConcurrentMap<String, AtomicInteger> paysPerId = new ConcurrentHashMap<>();
         final ConcurrentMap<String, AtomicInteger> lookupsPerId = new ConcurrentHashMap<>();
         volatile Headers lastHeaders;
+        /** Runs inside each payment, before it is answered. */
+        volatile java.util.function.Consumer<String> duringPay = id -> { };
 
         @Override
         public Result pay(Invoice invoice, Headers incoming) {
+            duringPay.accept(invoice.id());
             payCalls.incrementAndGet();
             paysPerId.computeIfAbsent(invoice.id(), id -> new AtomicInteger()).incrementAndGet();
             lastHeaders = incoming;
@@ -84,6 +87,8 @@ class InvoiceRoutingTest {
         PROVIDER.payCalls.set(0);
         PROVIDER.paysPerId.clear();
         PROVIDER.lookupsPerId.clear();
+        PROVIDER.lastHeaders = null;
+        PROVIDER.duringPay = id -> { };
         storeDown = false;
     }
 
@@ -251,6 +256,27 @@ class InvoiceRoutingTest {
             assertThat(response.entity(), is("{\"error\":\"the invoice database is unavailable; try again later\"}"));
             assertThat(response.headers().first(HeaderNames.RETRY_AFTER).orElseThrow(), is("5"));
         }
+    }
+
+    @Test
+    void aStoreLostInTheMiddleOfARunAnswers503AndKeepsTheClaims() {
+        // The database goes away while the payments are at the provider: nothing can be recorded.
+        PROVIDER.duringPay = id -> storeDown = true;
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
+        // Whichever payment went first was charged and could not be recorded.
+        assertThat(response.entity(), containsString("\"error\":\"paid at payment-provider, but "
+                + "the invoice database is unavailable"));
+        assertThat(response.entity(), startsWith("{\"paid\":[],"));
+        storeDown = false;
+        PROVIDER.duringPay = id -> { };
+        int sent = PROVIDER.payCalls.get();
+        // Still claimed: no run sends them again before the lease runs out and a lookup comes first.
+        for (String id : java.util.List.of("I1", "I2", "I3")) {
+            assertThat(store.find(id).orElseThrow().state(), is(Invoice.State.PAYING));
+        }
+        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(PROVIDER.payCalls.get(), is(sent));
     }
 
     @Test
