@@ -23,7 +23,7 @@ import io.helidon.webclient.api.WebClient;
 import dev.paymesh.support.Json;
 
 /** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
-final class HttpPaymentClient implements PaymentClient {
+final class HttpPaymentClient implements PaymentClient, AutoCloseable {
 
     private static final Logger LOGGER = Logger.getLogger(HttpPaymentClient.class.getName());
 
@@ -60,6 +60,8 @@ final class HttpPaymentClient implements PaymentClient {
                 .connectTimeout(settings.connectTimeout())
                 .readTimeout(settings.readTimeout())
                 .followRedirects(false)
+                // Its own pool, not the process-wide one, so closing the client closes its connections.
+                .shareConnectionCache(false)
                 .build();
     }
 
@@ -233,6 +235,17 @@ final class HttpPaymentClient implements PaymentClient {
             root = root.getCause();
         }
         return root.getClass().getSimpleName() + (root.getMessage() == null ? "" : " " + root.getMessage());
+    }
+
+    /** Closes the pooled connections to payment-provider; the server does so once it has stopped. */
+    @Override
+    public void close() {
+        client.closeResource();
+    }
+
+    @Override
+    public String toString() {
+        return "the payment-provider client"; // not the URL: it may carry credentials
     }
 
     private static void forwardTracing(Headers incoming, HttpClientRequest request) {
