@@ -1,10 +1,16 @@
 package dev.paymesh.invoice;
 
-import java.io.UncheckedIOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Function;
+import java.util.logging.Logger;
 
+import io.helidon.common.buffers.DataReader;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Headers;
@@ -17,7 +23,9 @@ import io.helidon.webclient.api.WebClient;
 import dev.paymesh.support.Json;
 
 /** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
-final class HttpPaymentClient implements PaymentClient {
+final class HttpPaymentClient implements PaymentClient, AutoCloseable {
+
+    private static final Logger LOGGER = Logger.getLogger(HttpPaymentClient.class.getName());
 
     /**
      * Headers a tracer or the mesh uses to join the two hops of a payment; copied from the request
@@ -52,10 +60,20 @@ final class HttpPaymentClient implements PaymentClient {
                 .connectTimeout(settings.connectTimeout())
                 .readTimeout(settings.readTimeout())
                 .followRedirects(false)
+                // Its own pool, not the process-wide one, so closing the client closes its connections.
+                .shareConnectionCache(false)
                 .build();
     }
 
-    /** Posts the payment of one invoice in the original wire format. */
+    /**
+     * Posts the payment of one invoice in the original wire format.
+     *
+     * <p>A pooled connection may have been closed by the provider since its last answer (an HTTP/1.0
+     * server, {@code Connection: close}, a proxy draining or timing out idle connections). A request
+     * that got no answer at all, not even a status line, is sent once more on a connection of its
+     * own; payment-provider charges an invoice id once, and a second failure leaves the outcome to
+     * the lookup.
+     */
     @Override
     public Result pay(Invoice invoice, Headers incoming) {
         String body = Json.object()
@@ -64,20 +82,78 @@ final class HttpPaymentClient implements PaymentClient {
                 .add("currency", invoice.currency().getCurrencyCode())
                 .build()
                 .toString();
-        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
-        forwardTracing(incoming, request);
-        try (HttpClientResponse response = request.submit(body)) {
+        HttpClientResponse response;
+        try {
+            response = exchange(pooled -> post(body, incoming, pooled));
+        } catch (RuntimeException e) {
+            return failure(e);
+        }
+        try (response) {
             int code = response.status().code();
             String answer = response.as(String.class);
             if (code / 100 == 2) {
                 return new Result.Paid();
             }
-            return new Result.NotPaid("payment-provider answered " + code + ": " + answer);
-        } catch (UncheckedIOException e) {
-            return failure(e);
+            String reason = "payment-provider answered " + code + ": " + answer;
+            // 408 and 429 ask to come back later; every other 4xx is about the payment itself.
+            if (code / 100 == 4 && code != 408 && code != 429) {
+                return new Result.Refused(reason);
+            }
+            return new Result.Unknown(reason);
         } catch (RuntimeException e) {
             return failure(e);
         }
+    }
+
+    /**
+     * Sends a request on a pooled connection and, when that connection turns out closed before any
+     * answer arrived, once more on a new connection; the second failure is thrown.
+     */
+    private static HttpClientResponse exchange(Function<Boolean, HttpClientResponse> send) {
+        try {
+            return send.apply(true);
+        } catch (RuntimeException first) {
+            if (!closedBeforeAnswer(first)) {
+                throw first;
+            }
+            LOGGER.fine(() -> "no answer on a pooled connection (" + rootMessage(first)
+                    + "); sending again on a new connection");
+            try {
+                return send.apply(false);
+            } catch (RuntimeException second) {
+                throw new ResentException(second);
+            }
+        }
+    }
+
+    /** Sends the payment; {@code pooled} false opens a connection for it alone and closes it after. */
+    private HttpClientResponse post(String body, Headers incoming, boolean pooled) {
+        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
+        forwardTracing(incoming, request);
+        if (!pooled) {
+            request.keepAlive(false);
+        }
+        return request.submit(body);
+    }
+
+    /**
+     * True when the connection ended before any answer arrived: the end of the stream where the
+     * status line should be, or a reset or broken pipe while sending. A refused connection or a
+     * timeout is not such a case.
+     */
+    private static boolean closedBeforeAnswer(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof ConnectException || cause instanceof SocketTimeoutException) {
+                return false;
+            }
+        }
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof DataReader.InsufficientDataAvailableException
+                    || cause instanceof SocketException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -87,9 +163,14 @@ final class HttpPaymentClient implements PaymentClient {
      */
     @Override
     public Result reconcile(Invoice invoice, Headers incoming) {
-        HttpClientRequest request = client.get("/payments/" + invoice.id());
-        forwardTracing(incoming, request);
-        try (HttpClientResponse response = request.request()) {
+        try (HttpClientResponse response = exchange(pooled -> {
+            HttpClientRequest request = client.get("/payments/" + invoice.id());
+            forwardTracing(incoming, request);
+            if (!pooled) {
+                request.keepAlive(false);
+            }
+            return request.request();
+        })) {
             int code = response.status().code();
             if (code == 200) {
                 return new Result.Paid();
@@ -107,11 +188,36 @@ final class HttpPaymentClient implements PaymentClient {
         }
     }
 
+    /**
+     * Only a connection that was never made means nothing was sent. A timeout, or a connection that
+     * failed once the request was on its way (a second attempt included), leaves the outcome unknown.
+     */
     private Result failure(RuntimeException e) {
         if (isTimeout(e)) {
             return new Result.Unknown("payment-provider did not answer in time");
         }
-        return new Result.NotPaid("payment-provider unreachable at " + baseUrl + ": " + rootMessage(e));
+        if (!(e instanceof ResentException) && neverConnected(e)) {
+            return new Result.NotPaid("payment-provider unreachable at " + baseUrl + ": " + rootMessage(e));
+        }
+        return new Result.Unknown("payment-provider connection failed after the payment was sent ("
+                + baseUrl + "): " + rootMessage(e));
+    }
+
+    private static boolean neverConnected(Throwable e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof ConnectException || cause instanceof UnknownHostException
+                    || cause instanceof NoRouteToHostException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The failure of a request sent a second time: the first may have reached the provider. */
+    private static final class ResentException extends RuntimeException {
+        ResentException(RuntimeException cause) {
+            super(cause.getMessage(), cause);
+        }
     }
 
     private static boolean isTimeout(Throwable e) {
@@ -129,6 +235,17 @@ final class HttpPaymentClient implements PaymentClient {
             root = root.getCause();
         }
         return root.getClass().getSimpleName() + (root.getMessage() == null ? "" : " " + root.getMessage());
+    }
+
+    /** Closes the pooled connections to payment-provider; the server does so once it has stopped. */
+    @Override
+    public void close() {
+        client.closeResource();
+    }
+
+    @Override
+    public String toString() {
+        return "the payment-provider client"; // not the URL: it may carry credentials
     }
 
     private static void forwardTracing(Headers incoming, HttpClientRequest request) {

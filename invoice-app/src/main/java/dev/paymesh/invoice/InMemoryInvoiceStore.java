@@ -105,7 +105,7 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
         return switch (entry.invoice().state()) {
             case UNPAID -> true;
             case PAYING -> !entry.claimedAt().plus(lease).isAfter(now);
-            case PAID -> false;
+            case PAID, REFUSED -> false;
         };
     }
 
@@ -122,6 +122,11 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     @Override
     public boolean release(String id, String owner, boolean outcomeUnknown) {
         return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.UNPAID, null, null, outcomeUnknown));
+    }
+
+    @Override
+    public boolean refuse(String id, String owner) {
+        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.REFUSED, null, null, false));
     }
 
     private boolean changeClaimed(String id, String owner, UnaryOperator<Entry> change) {

@@ -10,12 +10,14 @@ import dev.paymesh.support.Json;
 
 /**
  * An invoice. While a payment for it is in flight it is {@link State#PAYING}: still unpaid for
- * every reader, but no other pay run may take it.
+ * every reader, but no other pay run may take it. One payment-provider refused with a 4xx is
+ * {@link State#REFUSED}: unpaid for every reader, and left out of pay runs until an operator
+ * returns it to UNPAID.
  */
 public record Invoice(String id, BigDecimal value, Currency currency, State state) {
 
     /** Where an invoice is in its life. */
-    public enum State { UNPAID, PAYING, PAID }
+    public enum State { UNPAID, PAYING, PAID, REFUSED }
 
     public Invoice {
         Objects.requireNonNull(id, "id");

@@ -45,4 +45,10 @@ public interface InvoiceStore {
      * payment-provider about it when {@code outcomeUnknown}. False when the claim is not the owner's.
      */
     boolean release(String id, String owner, boolean outcomeUnknown);
+
+    /**
+     * payment-provider refused the owner's claimed invoice for good (a 4xx): it becomes REFUSED and
+     * no later run claims it. False when the claim is not the owner's.
+     */
+    boolean refuse(String id, String owner);
 }

@@ -51,6 +51,10 @@ final class JdbcInvoiceStore implements InvoiceStore {
             UPDATE invoice SET state = 'UNPAID', claimed_by = NULL, claimed_at = NULL, outcome_unknown = ?
              WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
 
+    private static final String REFUSE = """
+            UPDATE invoice SET state = 'REFUSED', claimed_by = NULL, claimed_at = NULL, outcome_unknown = FALSE
+             WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
+
     private final DataSource dataSource;
     private final Duration lease;
 
@@ -124,6 +128,14 @@ final class JdbcInvoiceStore implements InvoiceStore {
             statement.setBoolean(1, outcomeUnknown);
             statement.setString(2, id);
             statement.setString(3, owner);
+        }) == 1;
+    }
+
+    @Override
+    public boolean refuse(String id, String owner) {
+        return update(REFUSE, statement -> {
+            statement.setString(1, id);
+            statement.setString(2, owner);
         }) == 1;
     }
 

@@ -1,6 +1,7 @@
 package dev.paymesh.invoice;
 
 import java.time.Clock;
+import java.util.List;
 import java.util.Optional;
 
 import io.helidon.config.Config;
@@ -31,7 +32,7 @@ public final class Main {
         var provider = HttpPaymentClient.Settings.from(config.get("payment.provider"));
         var payRun = PayRun.Settings.from(config.get("payment"), provider);
         int maxBodyBytes = config.get("invoices.max-body-bytes").asInt().get();
-        PaymentClient client = new HttpPaymentClient(provider);
+        HttpPaymentClient client = new HttpPaymentClient(provider);
         Optional<Database> database = DatabaseSettings.from(config.get("db"))
                 .map(settings -> Database.open(settings, "invoice", "invoice-app"));
         InvoiceStore store = database.<InvoiceStore>map(db -> new JdbcInvoiceStore(db.dataSource(), payRun.claimLease()))
@@ -42,6 +43,6 @@ public final class Main {
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="
                 + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + payRun.maxInFlight()
                 + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", max body " + maxBodyBytes
-                + " bytes");
+                + " bytes", List.of(client));
     }
 }

@@ -25,7 +25,8 @@ import dev.paymesh.support.StoreUnavailableException;
  * <p>An invoice whose outcome is unknown (a timeout, or a run that died or lost its database after
  * sending the payment) is looked up with GET /payments/{id} before anything else happens to it: a
  * recorded payment marks it paid, a 404 lets it be paid, and no answer leaves it unpaid and still
- * unknown for the next run. Sending twice would also be safe, as payment-provider charges an invoice
+ * unknown for the next run. A 4xx from payment-provider is permanent: the invoice becomes REFUSED,
+ * is reported as such once, and is not sent again until an operator returns it. Sending twice would also be safe, as payment-provider charges an invoice
  * id only once; looking first avoids relying on that.
  */
 final class PayRun {
@@ -91,6 +92,9 @@ final class PayRun {
     private static final String STORE_DOWN = "the invoice database is unavailable; the invoice stays claimed"
             + " and is checked with payment-provider once the claim lease runs out";
 
+    /** How a permanent refusal starts its error in {@code failed}, set apart from the transient ones. */
+    static final String REFUSED = "refused by payment-provider, not resent by later runs (see README): ";
+
     private final InvoiceStore store;
     private final PaymentClient client;
     private final int maxInFlight;
@@ -115,14 +119,23 @@ final class PayRun {
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             for (InvoiceStore.Claimed claim : claimed) {
                 inFlight.acquire();
-                outcomes.add(executor.submit(() -> {
-                    try {
-                        return payOne(claim, owner, incoming);
-                    } finally {
-                        inFlight.release();
-                    }
-                }));
+                try {
+                    outcomes.add(executor.submit(() -> {
+                        try {
+                            return payOne(claim, owner, incoming);
+                        } finally {
+                            inFlight.release();
+                        }
+                    }));
+                } catch (RuntimeException e) {
+                    inFlight.release();
+                    throw e;
+                }
             }
+        } finally {
+            // An interrupted run (a shutdown, an interrupted wait for a slot) hands back at once
+            // what it claimed but never sent, instead of holding it until the lease runs out.
+            releaseUnsent(claimed.subList(outcomes.size(), claimed.size()), owner);
         }
         List<String> paid = new ArrayList<>();
         List<Failure> failed = new ArrayList<>();
@@ -136,6 +149,22 @@ final class PayRun {
         }
         failed.sort(Comparator.comparing(Failure::invoiceId));
         return new Report(paid, failed);
+    }
+
+    private void releaseUnsent(List<InvoiceStore.Claimed> unsent, String owner) {
+        for (InvoiceStore.Claimed claim : unsent) {
+            try {
+                // An invoice whose outcome was unknown stays so: the next run still looks it up first.
+                store.release(claim.invoice().id(), owner, claim.outcomeUnknown());
+            } catch (RuntimeException e) {
+                LOGGER.log(Level.FINE, "could not release invoice " + claim.invoice().id()
+                        + "; its claim lease returns it", e);
+            }
+        }
+        if (!unsent.isEmpty()) {
+            LOGGER.info(() -> "pay run " + owner + " stopped early; " + unsent.size()
+                    + " claimed invoices released unsent");
+        }
     }
 
     private Outcome result(Future<Outcome> outcome, Invoice invoice, String owner) throws InterruptedException {
@@ -177,8 +206,13 @@ final class PayRun {
         if (result == null) {
             metrics.attempted();
             result = client.pay(invoice, incoming);
-            if (result instanceof PaymentClient.Result.Unknown) {
-                result = client.reconcile(invoice, incoming);
+            if (result instanceof PaymentClient.Result.Unknown unknown) {
+                // A timeout, a 5xx or a connection lost after sending: ask before anything else.
+                result = switch (client.reconcile(invoice, incoming)) {
+                    case PaymentClient.Result.NotPaid ignored -> new PaymentClient.Result.NotPaid(
+                            unknown.reason() + "; payment-provider has no payment for it");
+                    case PaymentClient.Result lookedUp -> lookedUp;
+                };
             }
         }
         try {
@@ -202,6 +236,13 @@ final class PayRun {
             metrics.succeeded();
             return Outcome.PAID;
         }
+        if (result instanceof PaymentClient.Result.Refused refused) {
+            store.refuse(invoice.id(), owner);
+            metrics.failed();
+            LOGGER.warning(() -> "invoice " + invoice.id() + " was refused by payment-provider and is not"
+                    + " resent until an operator returns it to UNPAID: " + refused.reason());
+            return new Outcome(false, new Failure(invoice.id(), REFUSED + refused.reason()));
+        }
         boolean unknown = result instanceof PaymentClient.Result.Unknown;
         store.release(invoice.id(), owner, unknown);
         metrics.failed();
@@ -210,6 +251,7 @@ final class PayRun {
             case PaymentClient.Result.Unknown stillUnknown ->
                     stillUnknown.reason() + "; it will be checked on the next run";
             case PaymentClient.Result.Paid ignored -> throw new IllegalStateException("unreachable");
+            case PaymentClient.Result.Refused ignored -> throw new IllegalStateException("unreachable");
         };
         return new Outcome(false, new Failure(invoice.id(), reason));
     }

@@ -10,11 +10,20 @@ public interface PaymentClient {
         /** payment-provider answered 2xx: the invoice is paid. */
         record Paid() implements Result { }
 
-        /** payment-provider refused or could not be reached: nothing was charged. */
+        /** payment-provider could not be connected to, or has no payment for it: nothing was charged. */
         record NotPaid(String reason) implements Result { }
 
-        /** No answer in time: the payment may or may not have been recorded. */
+        /**
+         * No answer in time, a 5xx, or a connection that failed after the payment was sent: the
+         * payment may or may not have been recorded, so it is looked up before it is sent again.
+         */
         record Unknown(String reason) implements Result { }
+
+        /**
+         * payment-provider refused the payment with a 4xx (409: another value under this id; 400):
+         * sending it again cannot change the answer, so it is not resent until an operator acts.
+         */
+        record Refused(String reason) implements Result { }
     }
 
     /** Pays the invoice, forwarding the tracing headers of the request that started the pay run. */

@@ -9,10 +9,14 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -61,6 +65,9 @@ class ConfigFromEnvironmentTest {
                 "PAYMENT_PROVIDER_URL", "http://127.0.0.1:9"));
         builder.redirectErrorStream(true);
         process = builder.start();
+        // A service that exits before it listens fails the test at once, not after the 60 s wait.
+        process.onExit().thenRun(() -> started.completeExceptionally(new AssertionError(
+                "the service exited with " + process.exitValue() + " before listening:\n" + String.join("\n", output))));
         Thread.ofVirtual().start(() -> {
             try (BufferedReader reader = new BufferedReader(
                     new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
@@ -111,12 +118,21 @@ class ConfigFromEnvironmentTest {
         assertThat(ready.status(), is(Status.OK_200));
         assertThat(ready.entity(), containsString("\"name\":\"database\""));
 
-        // The pool fills up to its size and no further: 3, not the default 10.
+        // The pool fills up to its size and no further, also under more demand than it holds: 3,
+        // not the default 10.
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (connections(database) < 3 && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
-        Thread.sleep(500);
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Status>> reads = new ArrayList<>();
+            for (int i = 0; i < 30; i++) {
+                reads.add(executor.submit(() -> client.get("/invoices").request(String.class).status()));
+            }
+            for (Future<Status> read : reads) {
+                assertThat(read.get(), is(Status.OK_200));
+            }
+        }
         assertThat(connections(database), is(3));
     }
 

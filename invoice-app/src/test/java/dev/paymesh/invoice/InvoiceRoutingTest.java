@@ -45,9 +45,12 @@ class InvoiceRoutingTest {
         final ConcurrentMap<String, AtomicInteger> paysPerId = new ConcurrentHashMap<>();
         final ConcurrentMap<String, AtomicInteger> lookupsPerId = new ConcurrentHashMap<>();
         volatile Headers lastHeaders;
+        /** Runs inside each payment, before it is answered. */
+        volatile java.util.function.Consumer<String> duringPay = id -> { };
 
         @Override
         public Result pay(Invoice invoice, Headers incoming) {
+            duringPay.accept(invoice.id());
             payCalls.incrementAndGet();
             paysPerId.computeIfAbsent(invoice.id(), id -> new AtomicInteger()).incrementAndGet();
             lastHeaders = incoming;
@@ -84,6 +87,8 @@ class InvoiceRoutingTest {
         PROVIDER.payCalls.set(0);
         PROVIDER.paysPerId.clear();
         PROVIDER.lookupsPerId.clear();
+        PROVIDER.lastHeaders = null;
+        PROVIDER.duringPay = id -> { };
         storeDown = false;
     }
 
@@ -114,16 +119,61 @@ class InvoiceRoutingTest {
     }
 
     @Test
-    void aRefusedPaymentLeavesTheInvoiceUnpaidAndAnswers502() {
-        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider answered 500: boom"));
+    void anUnreachableProviderLeavesTheInvoiceUnpaidAndAnswers502() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider unreachable: boom"));
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
         assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I2\","
-                + "\"error\":\"payment-provider answered 500: boom\"}]}"));
+                + "\"error\":\"payment-provider unreachable: boom\"}]}"));
         assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
                 containsString("\"InvoiceId\":\"I2\""));
         PROVIDER.script.clear();
         assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+    }
+
+    @Test
+    void aProviderErrorIsLookedUpBeforeTheInvoiceIsReleasedForTheNextRun() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.Unknown("payment-provider answered 503: busy"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I2\","
+                + "\"error\":\"payment-provider answered 503: busy; payment-provider has no payment for it\"}]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(1));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(0));
+
+        // The lookup found nothing, so the next run pays it without asking again.
+        PROVIDER.script.clear();
+        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[\"I2\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I2"), is(2));
+    }
+
+    @Test
+    void aProviderErrorWhosePaymentWasRecordedIsPaidWithoutResending() {
+        PROVIDER.script.put("I3", new PaymentClient.Result.Unknown("payment-provider answered 500: late failure"));
+        PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Paid());
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I3"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I3"), is(1));
+    }
+
+    @Test
+    void aRefusalIsReportedAsPermanentAndNotResentByLaterRuns() {
+        PROVIDER.script.put("I1", new PaymentClient.Result.Refused("payment-provider answered 409: conflict"));
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(response.entity(), is("{\"paid\":[\"I2\",\"I3\"],\"failed\":[{\"InvoiceId\":\"I1\","
+                + "\"error\":\"" + PayRun.REFUSED + "payment-provider answered 409: conflict\"}]}"));
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(0));
+
+        PROVIDER.script.clear();
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.status(), is(Status.OK_200));
+        assertThat(next.entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(count(PROVIDER.paysPerId, "I1"), is(1));
+        assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":false"));
+        assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.REFUSED));
     }
 
     @Test
@@ -133,6 +183,10 @@ class InvoiceRoutingTest {
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.OK_200));
         assertThat(client.get("/invoices/I1").request(String.class).entity(), containsString("\"IsPaid\":true"));
+        // Paid because the lookup said so, not because the payment was sent again.
+        assertThat(count(PROVIDER.lookupsPerId, "I1"), is(1));
+        assertThat(count(PROVIDER.paysPerId, "I1"), is(1));
+        assertThat(count(PROVIDER.lookupsPerId, "I2"), is(0));
     }
 
     @Test
@@ -141,6 +195,7 @@ class InvoiceRoutingTest {
         PROVIDER.reconciliation.put("I3", new PaymentClient.Result.Unknown("payment-provider did not answer in time"));
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(count(PROVIDER.lookupsPerId, "I3"), is(1));
         assertThat(response.entity(), containsString("checked on the next run"));
         assertThat(client.get("/invoices/I3").request(String.class).entity(), containsString("\"IsPaid\":false"));
     }
@@ -201,6 +256,27 @@ class InvoiceRoutingTest {
             assertThat(response.entity(), is("{\"error\":\"the invoice database is unavailable; try again later\"}"));
             assertThat(response.headers().first(HeaderNames.RETRY_AFTER).orElseThrow(), is("5"));
         }
+    }
+
+    @Test
+    void aStoreLostInTheMiddleOfARunAnswers503AndKeepsTheClaims() {
+        // The database goes away while the payments are at the provider: nothing can be recorded.
+        PROVIDER.duringPay = id -> storeDown = true;
+        var response = client.post("/invoices/pay").request(String.class);
+        assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
+        // Whichever payment went first was charged and could not be recorded.
+        assertThat(response.entity(), containsString("\"error\":\"paid at payment-provider, but "
+                + "the invoice database is unavailable"));
+        assertThat(response.entity(), startsWith("{\"paid\":[],"));
+        storeDown = false;
+        PROVIDER.duringPay = id -> { };
+        int sent = PROVIDER.payCalls.get();
+        // Still claimed: no run sends them again before the lease runs out and a lookup comes first.
+        for (String id : java.util.List.of("I1", "I2", "I3")) {
+            assertThat(store.find(id).orElseThrow().state(), is(Invoice.State.PAYING));
+        }
+        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(PROVIDER.payCalls.get(), is(sent));
     }
 
     @Test
@@ -316,17 +392,22 @@ class InvoiceRoutingTest {
 
         @Override
         public boolean startPayment(String id, String owner) {
-            return store.startPayment(id, owner);
+            return store().startPayment(id, owner);
         }
 
         @Override
         public boolean markPaid(String id, String owner) {
-            return store.markPaid(id, owner);
+            return store().markPaid(id, owner);
         }
 
         @Override
         public boolean release(String id, String owner, boolean outcomeUnknown) {
-            return store.release(id, owner, outcomeUnknown);
+            return store().release(id, owner, outcomeUnknown);
+        }
+
+        @Override
+        public boolean refuse(String id, String owner) {
+            return store().refuse(id, owner);
         }
     }
 

