@@ -31,6 +31,8 @@ readonly PINNED_PACKAGES=(iptables=1.8.9-2 iproute2=6.1.0-3 xz-utils=5.4.1-1+deb
 # shellcheck source=checks/counting.sh
 source "$ROOT/checks/counting.sh"
 
+log() { printf '[mesh] %s\n' "$*"; }
+
 summary() {
   echo "mesh: $passed passed, $failed failed"
   [[ "$failed" -eq 0 ]]
