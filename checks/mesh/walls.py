@@ -31,12 +31,13 @@ RECORDS_PAYMENT = "payment-provider from invoice-app's pod: POST /payments/pay a
 # Mutations of checks/offline/mutations.py that change what traffic is allowed, and those the box
 # cannot see with the reason. The rest change no traffic (schemas, pod hardening, rollout).
 NOT_SEEN = {
-    "netpol-opened": "NetworkPolicies need a CNI that enforces them; the box has none (the cluster stage's job)",
+    "netpol-opened": "NetworkPolicies need a CNI that enforces them; the box has none",
+    "netpol-namespace-dropped": "NetworkPolicies need a CNI that enforces them; the box has none",
 }
 TRAFFIC_MUTATIONS = [
     "mtls-permissive", "mtls-port-exception", "second-principal", "from-to-split", "negative-match",
     "allow-nothing-removed", "db-wrong-principal", "identity-changed", "gateway-hosts-opened",
-    "gateway-routes-payments", "gateway-selector", "route-missing-host", "netpol-opened",
+    "gateway-routes-payments", "gateway-selector", "route-missing-host", "netpol-opened", "netpol-namespace-dropped",
 ]
 
 

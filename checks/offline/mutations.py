@@ -159,6 +159,12 @@ def port_name_without_protocol(s):
     find(s["manifests"], "Service", "payment", "payment-provider")["spec"]["ports"][0]["name"] = "web"
 
 
+def network_policy_namespace_dropped(s):
+    # Without its namespaceSelector the peer means "invoice-app pods in namespace payment": none.
+    policy = find(s["manifests"], "NetworkPolicy", "payment", "payment-provider-from-invoice-app")
+    del policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+
+
 def network_policy_opened(s):
     policy = find(s["manifests"], "NetworkPolicy", "payment", "payment-provider-from-invoice-app")
     policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})
@@ -205,6 +211,7 @@ MUTATIONS = [
     ("metrics-not-merged", "payment-provider without its prometheus.io annotations", metrics_not_merged),
     ("port-name", "Service port named web (no protocol prefix)", port_name_without_protocol),
     ("netpol-opened", "payment-provider's NetworkPolicy admits every namespace", network_policy_opened),
+    ("netpol-namespace-dropped", "payment-provider's NetworkPolicy peer without its namespaceSelector", network_policy_namespace_dropped),
     ("max-unavailable", "invoice-app rolling update maxUnavailable: 1", rollout_drops_capacity),
     ("pdb-removed", "payment-provider without PodDisruptionBudget", disruption_budget_removed),
     ("install-enum", "IstioOperator outboundTrafficPolicy REGISTRY_ONY", install_unknown_value),

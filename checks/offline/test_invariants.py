@@ -427,11 +427,13 @@ def _ingress_rules(rendered, namespace, labels):
     return isolated, rules
 
 
-def _peer_is(peer, namespace, pod_match):
-    """True when a NetworkPolicy peer admits exactly pods matching pod_match in `namespace`."""
+def _peer_is(peer, policy_namespace, namespace, pod_match):
+    """True when a peer of a NetworkPolicy in `policy_namespace` admits exactly pods matching
+    pod_match in `namespace`. A peer without a namespaceSelector means the policy's own namespace,
+    not the caller's."""
     namespace_selector = peer.get("namespaceSelector")
     if namespace_selector is None:
-        same_ns = True
+        same_ns = namespace == policy_namespace
     else:
         same_ns = namespace_selector == {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
     return same_ns and "ipBlock" not in peer and (peer.get("podSelector") or {}) == (
@@ -468,12 +470,13 @@ def test_network_policy_admits_only_the_intended_callers(rendered, target):
         ports = {p.get("port") for p in rule.get("ports") or []}
         assert peers and rule.get("ports"), f"{ident(policy)} admits {'any source' if not peers else 'any port'} into {namespace}/{name}"
         for peer in peers:
-            assert any(_peer_is(peer, caller_ns, labels) and ports <= allowed for caller_ns, labels, allowed in intent), (
+            assert any(_peer_is(peer, namespace, caller_ns, labels) and ports <= allowed
+                       for caller_ns, labels, allowed in intent), (
                 f"{ident(policy)} admits {peer} on ports {sorted(ports)} into {namespace}/{name}; "
                 f"only {intent} (and istio-system on 15020/15090) are intended")
     # The intended callers are really admitted, and the labels they use are the callers' real labels.
     for caller_ns, labels, allowed in intent:
-        assert any(any(_peer_is(peer, caller_ns, labels) for peer in rule.get("from") or [])
+        assert any(any(_peer_is(peer, namespace, caller_ns, labels) for peer in rule.get("from") or [])
                    and allowed <= {p.get("port") for p in rule.get("ports") or []} for _, rule in rules), (
             f"{namespace}/{name} does not admit {caller_ns} pods {labels} on {sorted(allowed)}")
         if caller_ns != ROOT_NAMESPACE:
