@@ -576,10 +576,7 @@ class Box:
     # -- looking inside
     def in_pod(self, pod, args, as_app=True, timeout=30):
         """A command in the pod's network namespace, as its app container's user (or root)."""
-        uid = gid = None
-        if as_app and pod["apps"]:
-            uid = pod["apps"][0]["uid"] if pod["apps"][0]["uid"] is not None else 65534
-            gid = pod["apps"][0]["gid"] or uid
+        uid, gid = app_user(pod) if as_app else (None, None)
         return run(in_netns(netns_of(pod), args, uid, gid), check=False, timeout=timeout, env=dict(POD_ENVIRONMENT))
 
     def admin(self, pod, path):
@@ -608,6 +605,16 @@ class Box:
 
 class BoxError(Exception):
     pass
+
+
+def app_user(pod):
+    """The uid and gid a command in the pod runs as, like kubectl exec into its first container:
+    the app's, or the proxy's in the gateway, which has no app container."""
+    container = pod["apps"][0] if pod["apps"] else pod["proxy"]
+    if container is pod["proxy"] and container is not None:
+        return PROXY_UID, PROXY_UID
+    uid = container["uid"] if container and container["uid"] is not None else 65534
+    return uid, (container and container["gid"]) or uid
 
 
 def expand(value, env):
@@ -704,9 +711,8 @@ def main(argv):
         box = Box(argv[1])
         pod = box.pod(argv[2])
         command = argv[4:] if len(argv) > 3 and argv[3] == "--" else argv[3:]
-        app = pod["apps"][0]
-        uid = app["uid"] if app["uid"] is not None else 65534
-        os.execvp("ip", in_netns(netns_of(pod), command or ["bash"], uid, app["gid"] or uid))
+        uid, gid = app_user(pod)
+        os.execvp("ip", in_netns(netns_of(pod), command or ["bash"], uid, gid))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -26,7 +27,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/features"
@@ -208,28 +208,23 @@ func proxiedPods(kubeObjects string) ([]*corev1.Pod, error) {
 	return pods, nil
 }
 
-var _ runtime.Object = &corev1.Pod{}
-
-func hasProxy(pod *corev1.Pod) bool {
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		if c.Name == "istio-proxy" {
-			return true
-		}
-	}
-	return false
-}
-
-func isRouter(pod *corev1.Pod) bool {
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		if c.Name == "istio-proxy" {
-			for _, arg := range c.Args {
-				if arg == "router" {
-					return true
-				}
+// istioProxy is the pod's istio-proxy container (a native sidecar is an init container), or nil.
+func istioProxy(pod *corev1.Pod) *corev1.Container {
+	for _, containers := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range containers {
+			if containers[i].Name == "istio-proxy" {
+				return &containers[i]
 			}
 		}
 	}
-	return false
+	return nil
+}
+
+func hasProxy(pod *corev1.Pod) bool { return istioProxy(pod) != nil }
+
+func isRouter(pod *corev1.Pod) bool {
+	proxy := istioProxy(pod)
+	return proxy != nil && slices.Contains(proxy.Args, "router")
 }
 
 // proxyOf describes the pod's proxy as pilot-agent announces it: node id, IP, namespace, labels,
