@@ -282,7 +282,7 @@ def check(work):
 def mutations(work, rendered):
     work, rendered = pathlib.Path(work), pathlib.Path(rendered)
     box = boxlib.Box(work)
-    catalogue = {name: (what, change) for name, what, change in offline_mutations.MUTATIONS}
+    catalogue = {name: (what, change) for name, what, change, _ in offline_mutations.MUTATIONS}
     unknown = [m for m in TRAFFIC_MUTATIONS if m not in catalogue]
     if unknown:
         print(f"FAIL: mutations: {unknown} are not in checks/offline/mutations.py")

@@ -4,15 +4,19 @@ Usage: mutations.py RENDERED_DIR WORK_DIR
 
 Each mutation copies the rendered set (manifests.yaml, mesh.yaml, istio-install.yaml), breaks it
 in one deliberate way, runs the whole pipeline (check-render.sh: schemas, istioctl, checkov,
-invariant tests) on the copy and records which tools failed. A mutation no tool catches is a
-failure, and so is an unbroken copy that does not pass: a check that fails on everything proves
-nothing. Prints one PASS/FAIL line per mutation and a table of mutation x tool.
+invariant tests) on the copy and records which tools failed, and for checkov and pytest which
+checks and tests. Each mutation names what must catch it; it passes only when exactly those
+failed, and a pytest test that fails by an exception other than its assertion counts as a crash,
+not a catch. An unbroken copy, and copies changed in ways that keep their meaning (EQUIVALENTS),
+must pass everything: a check that fails on everything proves nothing. Prints one PASS/FAIL line
+per mutation and a table of mutation x tool.
 """
 import concurrent.futures
 import copy
 import pathlib
 import re
 import shutil
+import xml.etree.ElementTree as ET
 import subprocess
 import sys
 
@@ -22,6 +26,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 FILES = {"manifests": "manifests.yaml", "mesh": "mesh.yaml", "install": "istio-install.yaml"}
 TOOLS = ["kubeconform", "istioctl-install", "kube-inject", "istioctl-analyze", "cluster-analyze", "checkov", "pytest"]
 RESULT_LINE = re.compile(r"^(PASS|FAIL): ([a-z-]+):")
+CHECKOV_FINDING = re.compile(r"^\s*(CKV\w*_\d+) ")
+# A pytest failure raised by the test's own verdict; anything else (KeyError, TypeError...) is a crash.
+VERDICTS = ("AssertionError", "assert ", "Failed:")
 WORKERS = 2
 
 
@@ -178,6 +185,23 @@ def disruption_budget_removed(s):
     remove(s["manifests"], "PodDisruptionBudget", "payment", "payment-provider")
 
 
+def image_movable_tag(s):
+    container(s["manifests"], "StatefulSet", "invoice", "invoice-db")["image"] = "postgres:17.11-bookworm"
+
+
+def budget_blocks_drains(s):
+    spec = find(s["manifests"], "PodDisruptionBudget", "payment", "payment-provider")["spec"]
+    del spec["maxUnavailable"]
+    spec["minAvailable"] = "100%"
+
+
+def budget_as_percentage(s):
+    # 66% of 3 replicas, rounded up as the disruption controller does: 2 stay, 1 may go, as before.
+    spec = find(s["manifests"], "PodDisruptionBudget", "invoice", "invoice-app")["spec"]
+    del spec["maxUnavailable"]
+    spec["minAvailable"] = "66%"
+
+
 def install_unknown_value(s):
     s["install"]["spec"]["meshConfig"]["outboundTrafficPolicy"]["mode"] = "REGISTRY_ONY"
 
@@ -187,35 +211,79 @@ def install_misspelled_field(s):
     gateway["k8s"]["resource"] = gateway["k8s"].pop("resources")
 
 
+# A broken install generates no ingress gateway: the tests that need its pods fail with it.
+INSTALL_MISSING = ("test_app_metrics_reach_prometheus_through_the_merge,test_gateway_selects_the_ingress_gateway,"
+                   "test_ingress_gateway_pods_carry_the_labels_network_policy_admits,"
+                   "test_invoice_app_admits_only_the_ingress_gateway,test_nothing_routes_to_payment_through_the_gateway")
+
+# name, what it breaks, the change, what must catch it (tool, or tool:checks/tests that fail).
 MUTATIONS = [
-    ("mtls-permissive", "mesh-wide PeerAuthentication mode PERMISSIVE", mtls_permissive),
-    ("mtls-port-exception", "a PeerAuthentication with portLevelMtls DISABLE on 8082", port_level_exception),
-    ("second-principal", "payment-provider's ALLOW admits a second principal", second_principal),
-    ("from-to-split", "payment-provider's from and to in two rules (ORed)", from_to_split),
-    ("negative-match", "payment-provider's ALLOW uses notPrincipals", negative_match),
-    ("allow-nothing-removed", "namespace payment loses allow-nothing", allow_nothing_removed),
-    ("db-wrong-principal", "invoice-db admits payment-provider instead of invoice-app", database_wrong_principal),
-    ("identity-changed", "invoice-app runs as ServiceAccount invoice; the policies still name invoice-app", invoice_app_identity_changed),
-    ("gateway-hosts-opened", "the Gateway admits VirtualServices of every namespace (*/*)", gateway_hosts_opened),
-    ("gateway-routes-payments", "a VirtualService routes /payments through the gateway to payment-provider", gateway_route_to_payment),
-    ("gateway-selector", "the Gateway selects istio: ingress-gateway", gateway_selector_wrong),
-    ("route-missing-host", "the gateway route names a Service that does not exist", route_to_missing_service),
-    ("run-as-root", "invoice-app runAsUser: 0", run_as_root),
-    ("misspelled-k8s-field", "readOnlyRootFileSystem (capital S) in payment-provider", misspelled_kubernetes_field),
-    ("misspelled-istio-field", "maxConnection in a DestinationRule", misspelled_istio_field),
-    ("unknown-istio-enum", "DestinationRule tls.mode ISTIO_MUTAL", unknown_istio_enum),
-    ("unknown-k8s-enum", "imagePullPolicy: Sometimes", unknown_kubernetes_enum),
-    ("probe-removed", "payment-provider without livenessProbe", probe_removed),
-    ("image-latest", "image paymesh/invoice-app:latest", image_latest),
-    ("token-mounted", "payment-provider automountServiceAccountToken: true", token_mounted),
-    ("metrics-not-merged", "payment-provider without its prometheus.io annotations", metrics_not_merged),
-    ("port-name", "Service port named web (no protocol prefix)", port_name_without_protocol),
-    ("netpol-opened", "payment-provider's NetworkPolicy admits every namespace", network_policy_opened),
-    ("netpol-namespace-dropped", "payment-provider's NetworkPolicy peer without its namespaceSelector", network_policy_namespace_dropped),
-    ("max-unavailable", "invoice-app rolling update maxUnavailable: 1", rollout_drops_capacity),
-    ("pdb-removed", "payment-provider without PodDisruptionBudget", disruption_budget_removed),
-    ("install-enum", "IstioOperator outboundTrafficPolicy REGISTRY_ONY", install_unknown_value),
-    ("install-field", "IstioOperator ingress gateway k8s.resource (misspelled)", install_misspelled_field),
+    ("mtls-permissive", "mesh-wide PeerAuthentication mode PERMISSIVE", mtls_permissive,
+     "pytest:test_mesh_wide_strict_peer_authentication,test_no_peer_authentication_weakens_mtls"),
+    ("mtls-port-exception", "a PeerAuthentication with portLevelMtls DISABLE on 8082", port_level_exception,
+     "pytest:test_no_peer_authentication_weakens_mtls"),
+    ("second-principal", "payment-provider's ALLOW admits a second principal", second_principal,
+     "pytest:test_payment_provider_admits_only_invoice_app"),
+    ("from-to-split", "payment-provider's from and to in two rules (ORed)", from_to_split,
+     "pytest:test_payment_provider_admits_only_invoice_app"),
+    ("negative-match", "payment-provider's ALLOW uses notPrincipals", negative_match,
+     "pytest:test_allow_policies_use_positive_matches_only,test_payment_provider_admits_only_invoice_app"),
+    ("allow-nothing-removed", "namespace payment loses allow-nothing", allow_nothing_removed,
+     "pytest:test_allow_nothing_in_app_namespace"),
+    ("db-wrong-principal", "invoice-db admits payment-provider instead of invoice-app", database_wrong_principal,
+     "pytest:test_database_admits_only_its_app_on_5432"),
+    ("identity-changed", "invoice-app runs as ServiceAccount invoice; the policies still name invoice-app", invoice_app_identity_changed,
+     "pytest:test_database_admits_only_its_app_on_5432,test_payment_provider_admits_only_invoice_app"),
+    ("gateway-hosts-opened", "the Gateway admits VirtualServices of every namespace (*/*)", gateway_hosts_opened,
+     "pytest:test_gateway_hosts_admit_only_the_invoice_namespace"),
+    ("gateway-routes-payments", "a VirtualService routes /payments through the gateway to payment-provider", gateway_route_to_payment,
+     "pytest:test_nothing_routes_to_payment_through_the_gateway"),
+    ("gateway-selector", "the Gateway selects istio: ingress-gateway", gateway_selector_wrong,
+     "cluster-analyze pytest:test_gateway_selects_the_ingress_gateway"),
+    ("route-missing-host", "the gateway route names a Service that does not exist", route_to_missing_service,
+     "cluster-analyze"),
+    ("run-as-root", "invoice-app runAsUser: 0", run_as_root,
+     "checkov:CKV_K8S_40 pytest:test_container_security_context"),
+    ("misspelled-k8s-field", "readOnlyRootFileSystem (capital S) in payment-provider", misspelled_kubernetes_field,
+     "kubeconform checkov:CKV_K8S_22 pytest:test_container_security_context"),
+    ("misspelled-istio-field", "maxConnection in a DestinationRule", misspelled_istio_field,
+     "kubeconform"),
+    ("unknown-istio-enum", "DestinationRule tls.mode ISTIO_MUTAL", unknown_istio_enum,
+     "kubeconform istioctl-analyze cluster-analyze pytest:test_destination_rules_keep_istio_mutual_tls"),
+    ("unknown-k8s-enum", "imagePullPolicy: Sometimes", unknown_kubernetes_enum,
+     "pytest:test_kubernetes_enum_values"),
+    ("probe-removed", "payment-provider without livenessProbe", probe_removed,
+     "checkov:CKV_K8S_8 pytest:test_container_probes"),
+    ("image-latest", "image paymesh/invoice-app:latest", image_latest,
+     "checkov:CKV_K8S_14 pytest:test_container_image_is_pinned,test_one_version_of_the_services,test_version_label_is_the_image_version"),
+    ("image-movable-tag", "invoice-db's postgres image by tag only, its digest dropped", image_movable_tag,
+     "pytest:test_container_image_is_pinned"),
+    ("pdb-blocks-drains", "payment-provider's PodDisruptionBudget minAvailable: 100%", budget_blocks_drains,
+     "pytest:test_deployment_has_a_disruption_budget"),
+    ("token-mounted", "payment-provider automountServiceAccountToken: true", token_mounted,
+     "checkov:CKV_K8S_38 pytest:test_workload_has_its_own_service_account"),
+    ("metrics-not-merged", "payment-provider without its prometheus.io annotations", metrics_not_merged,
+     "pytest:test_app_metrics_reach_prometheus_through_the_merge"),
+    ("port-name", "Service port named web (no protocol prefix)", port_name_without_protocol,
+     "pytest:test_service_ports_name_their_protocol"),
+    ("netpol-opened", "payment-provider's NetworkPolicy admits every namespace", network_policy_opened,
+     "pytest:test_network_policy_admits_only_the_intended_callers"),
+    ("netpol-namespace-dropped", "payment-provider's NetworkPolicy peer without its namespaceSelector", network_policy_namespace_dropped,
+     "pytest:test_network_policy_admits_only_the_intended_callers"),
+    ("max-unavailable", "invoice-app rolling update maxUnavailable: 1", rollout_drops_capacity,
+     "pytest:test_deployment_rolls_out_without_losing_capacity"),
+    ("pdb-removed", "payment-provider without PodDisruptionBudget", disruption_budget_removed,
+     "pytest:test_deployment_has_a_disruption_budget"),
+    ("install-enum", "IstioOperator outboundTrafficPolicy REGISTRY_ONY", install_unknown_value,
+     "istioctl-install kube-inject cluster-analyze pytest:" + INSTALL_MISSING),
+    ("install-field", "IstioOperator ingress gateway k8s.resource (misspelled)", install_misspelled_field,
+     "istioctl-install kube-inject cluster-analyze pytest:" + INSTALL_MISSING),
+]
+
+
+# Changes that keep the meaning: each must pass every tool, so no check rejects a valid form.
+EQUIVALENTS = [
+    ("pdb-percentage", "invoice-app's PodDisruptionBudget as minAvailable: 66% of 3 replicas", budget_as_percentage),
 ]
 
 
@@ -239,9 +307,12 @@ def write(sets, directory):
 
 
 def run_pipeline(directory):
-    """Runs check-render.sh on a directory; returns the tools that failed and the output."""
+    """Runs check-render.sh on a directory. Returns what failed, as {tool: names}: for pytest the
+    tests (without their parameters), for checkov the check ids, for the other tools nothing more
+    than the tool; and the pytest tests that crashed instead of failing their assertion."""
     completed = subprocess.run([str(HERE / "check-render.sh"), str(directory)], capture_output=True, text=True, check=False)
     output = completed.stdout + completed.stderr
+    (directory / "checks.log").write_text(output)
     results = {}
     for line in output.splitlines():
         m = RESULT_LINE.match(line)
@@ -249,8 +320,42 @@ def run_pipeline(directory):
             results[m.group(2)] = m.group(1)
     if set(results) != set(TOOLS):
         raise RuntimeError(f"check-render.sh reported {sorted(results)}, expected {TOOLS}:\n{output}")
-    (directory / "checks.log").write_text(output)
-    return [tool for tool in TOOLS if results[tool] == "FAIL"], output
+    failed = {tool: frozenset() for tool in TOOLS if results[tool] == "FAIL"}
+    if "checkov" in failed:
+        failed["checkov"] = frozenset(m.group(1) for m in map(CHECKOV_FINDING.match, output.splitlines()) if m)
+    crashes = []
+    report = directory / "derived" / "invariants.xml"
+    if report.exists():
+        tests = set()
+        for case in ET.parse(report).getroot().iter("testcase"):
+            name = case.get("name").split("[", 1)[0]
+            if case.find("error") is not None:
+                crashes.append(f"{case.get('name')}: error")
+            failure = case.find("failure")
+            if failure is not None:
+                tests.add(name)
+                if not (failure.get("message") or "").startswith(VERDICTS):
+                    crashes.append(f"{case.get('name')}: {failure.get('message')}")
+        if "pytest" in failed:
+            failed["pytest"] = frozenset(tests)
+    elif "pytest" in failed:
+        crashes.append("pytest wrote no report")
+    return failed, crashes
+
+
+def parse_expected(spec):
+    """'pytest:test_a,test_b checkov:CKV_K8S_20 kubeconform' -> {tool: frozenset(names)}."""
+    expected = {}
+    for word in spec.split():
+        tool, _, names = word.partition(":")
+        assert tool in TOOLS, f"unknown tool {tool} in {spec!r}"
+        expected[tool] = frozenset(names.split(",")) if names else frozenset()
+    return expected
+
+
+def describe(failed):
+    return " ".join(f"{tool}:{','.join(sorted(names))}" if names else tool
+                    for tool, names in failed.items()) or "nothing"
 
 
 def main():
@@ -259,8 +364,11 @@ def main():
     source, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     shutil.rmtree(work, ignore_errors=True)
     base = load(source)
+    cases = [("unbroken", "the rendered set as it is", None, "")]
+    cases += [(name, description, change, "") for name, description, change in EQUIVALENTS]
+    cases += MUTATIONS
     jobs = {}
-    for name, _, mutate in [("unbroken", "the rendered set as it is", None)] + MUTATIONS:
+    for name, _, mutate, _ in cases:
         sets = copy.deepcopy(base)
         if mutate is not None:
             try:
@@ -277,32 +385,29 @@ def main():
     rows = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {name: pool.submit(run_pipeline, target) for name, target in jobs.items() if isinstance(target, pathlib.Path)}
-        baseline, baseline_output = futures["unbroken"].result()
-        if baseline:
-            failures += 1
-            print(baseline_output)
-            print(f"FAIL: mutations: the unbroken copy already fails {', '.join(baseline)}; no mutation result means anything")
-        else:
-            print("PASS: mutations: the unbroken copy passes every tool")
-        for name, description, _ in MUTATIONS:
+        for name, description, _, spec in cases:
+            kind = "mutation" if spec else "unchanged"
             target = jobs[name]
             if not isinstance(target, pathlib.Path):
                 failures += 1
-                print(f"FAIL: mutation {name}: cannot apply ({target}); the rendered set changed, update mutations.py")
+                print(f"FAIL: {kind} {name}: cannot apply ({target}); the rendered set changed, update mutations.py")
                 continue
-            caught, _ = futures[name].result()
-            rows[name] = caught
-            if caught:
-                print(f"PASS: mutation {name} ({description}) caught by {', '.join(caught)}")
-            else:
-                failures += 1
-                print(f"FAIL: mutation {name} ({description}) caught by no tool; see {work / name / 'checks.log'}")
+            failed, crashes = futures[name].result()
+            rows[name] = failed
+            expected = parse_expected(spec)
+            if failed == expected and not crashes:
+                verdict = f"caught by {describe(failed)}" if spec else "passes every tool"
+                print(f"PASS: {kind} {name} ({description}) {verdict}")
+                continue
+            failures += 1
+            print(f"FAIL: {kind} {name} ({description}): expected {describe(expected)}, failed {describe(failed)}"
+                  + (f"; crashed: {'; '.join(crashes)}" if crashes else "") + f"; see {target / 'checks.log'}")
     print()
-    width = max(len(n) for n, _, _ in MUTATIONS)
+    width = max(len(case[0]) for case in cases)
     print(" " * width + "  " + "  ".join(TOOLS))
-    for name, _, _ in MUTATIONS:
-        caught = rows.get(name, [])
-        cells = ["X".center(len(t)) if t in caught else ".".center(len(t)) for t in TOOLS]
+    for name, _, _, spec in MUTATIONS:
+        failed = rows.get(name, {})
+        cells = ["X".center(len(t)) if t in failed else ".".center(len(t)) for t in TOOLS]
         print(name.ljust(width) + "  " + "  ".join(cells))
     return 1 if failures else 0
 

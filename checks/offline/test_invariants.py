@@ -25,6 +25,7 @@ NEGATIVE_FIELD = re.compile(r"^not[A-Z]")
 APP_METRICS_PATH = "/observe/metrics"
 # The images deploy.sh builds; their tag in manifests/ is the services' version.
 APP_IMAGE = re.compile(r"^paymesh/[a-z-]+:(?P<tag>[^@]+)$")
+RELEASE_TAG = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?")
 POM = "{http://maven.apache.org/POM/4.0.0}"
 
 
@@ -322,11 +323,19 @@ test_container_probes.main_containers_only = True
 
 
 def test_container_image_is_pinned(workload, container, group):
+    """A public image is pinned by digest: a tag, even a long one, can be moved to other bytes.
+    The project's own images are built by deploy.sh and loaded onto the node, never pulled; their
+    tag is the release version (test_one_version_of_the_services) and must be one."""
     image = container.get("image", "")
-    name = image.split("@", 1)[0]
-    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else None
-    assert "@" in image or tag, f"{ident(workload)} container {container['name']} image {image!r} has no tag"
-    assert tag != "latest", f"{ident(workload)} container {container['name']} uses {image!r}"
+    where = f"{ident(workload)} container {container['name']} image {image!r}"
+    own = APP_IMAGE.match(image)
+    if own:
+        assert RELEASE_TAG.fullmatch(own.group("tag")), f"{where}: our image's tag is not a release version"
+        return
+    name, _, digest = image.partition("@")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{where} is not pinned by a sha256 digest"
+    tag = name.rsplit("/", 1)[-1].partition(":")[2]
+    assert tag and tag != "latest", f"{where}: the tag beside the digest must say which version it is"
 
 
 def test_workload_has_its_own_service_account(rendered, workload):
@@ -366,8 +375,25 @@ def test_deployment_has_a_disruption_budget(rendered, deployment):
     assert len(budgets) == 1, f"{ident(workload)} is covered by {len(budgets)} PodDisruptionBudgets, not one"
     spec = budgets[0]["spec"]
     replicas = workload["spec"].get("replicas", 1)
-    allows_drain = spec.get("maxUnavailable", 0) not in (0, "0%") or spec.get("minAvailable", replicas) < replicas
-    assert allows_drain, f"{ident(budgets[0])} allows no disruption: node drains would hang"
+    assert ("minAvailable" in spec) != ("maxUnavailable" in spec), \
+        f"{ident(budgets[0])} must set exactly one of minAvailable and maxUnavailable"
+    if "maxUnavailable" in spec:
+        may_leave = pods_of(spec["maxUnavailable"], replicas)
+    else:
+        may_leave = replicas - pods_of(spec["minAvailable"], replicas)
+    assert may_leave >= 1, f"{ident(budgets[0])} allows no disruption of {replicas} pods: node drains would hang"
+    assert replicas - may_leave >= 1, f"{ident(budgets[0])} lets every one of {replicas} pods go at once"
+
+
+def pods_of(value, replicas):
+    """A PodDisruptionBudget count: an integer, or a percentage of the replicas that the
+    disruption controller rounds up (for minAvailable and maxUnavailable alike)."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"(\d+)%", str(value))
+    assert m, f"{value!r} is neither a pod count nor a percentage"
+    share = int(m.group(1)) * replicas
+    return -(-share // 100)
 
 
 # ---------- services ----------
