@@ -667,7 +667,7 @@ main() {
     run_node
   fi
   if [[ "$keep" == true && -n "$run_dir" ]]; then
-    echo "checks so far: $passed passed, $failed failed"
+    print_summary
     keep_running
   fi
   stop_and_look
