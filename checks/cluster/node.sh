@@ -288,21 +288,25 @@ wait_node() {
 
 start_node() {
   local started=$SECONDS pod_cidr
-  log "The node $NODE_NAME: containerd $(containerd --version | awk '{print $3}'), runc, the kubelet and kube-proxy in $NODE_NETNS"
+  log "The node $NODE_NAME: Debian's containerd and runc, the kubelet and kube-proxy in $NODE_NETNS"
   make_cgroup_root
   save_sysctls
   host_kube_rules_before=$(host_kube_rules)
   node_started=true
-  write_containerd_config
-  start_in_node containerd /usr/bin/containerd --config "$run_dir/containerd/config.toml"
-  check "containerd answers on its own socket in $run_dir/containerd" wait_until containerd containerd_answers || return 1
-  if make_node_images; then
-    check "images imported into the node's containerd (no registry: built here, docker save / OCI archives)" \
-      import_images || return 1
-  else
+  # First the images: checks/pods also installs Debian's docker.io, which brings containerd and runc.
+  if ! make_node_images; then
     fail "the node's images: built and saved"
     return 1
   fi
+  if [[ ! -x /usr/bin/containerd || ! -x /usr/bin/containerd-shim-runc-v2 || ! -x /usr/sbin/runc ]]; then
+    fail "Debian's containerd and runc are installed (/usr/bin/containerd, containerd-shim-runc-v2, /usr/sbin/runc)"
+    return 1
+  fi
+  write_containerd_config
+  start_in_node containerd /usr/bin/containerd --config "$run_dir/containerd/config.toml"
+  check "containerd answers on its own socket in $run_dir/containerd" wait_until containerd containerd_answers || return 1
+  check "images imported into the node's containerd (no registry: built here, docker save / OCI archives)" \
+    import_images || return 1
   write_kubelet_config
   mkdir -p "$run_dir/kubelet" "$run_dir/pod-logs"
   start_in_node kubelet "$BIN/kubelet" --config "$run_dir/kubelet.yaml" --kubeconfig "$run_dir/kubelet.kubeconfig" \

@@ -610,7 +610,7 @@ keep_running() {
   echo "  export KUBECONFIG=$run_dir/admin.kubeconfig"
   echo "  $KUBECTL_BINARY get pods -A"
   echo "Stop it with Ctrl-C here (or: kill $$); everything in $run_dir is then removed."
-  echo "The node's network namespace: nsenter --net=/run/netns/$NODE_NETNS (pods are reachable from the host too)."
+  echo "The node's network namespace: nsenter --net=/run/netns/$NODE_NETNS (from the host, pods answer by IP where no NetworkPolicy closes them)."
   while all_running >/dev/null; do sleep 5; done
   echo "a process of the cluster exited; stopping"
 }
