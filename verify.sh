@@ -83,10 +83,11 @@ stage_pods() {
   run_counted_stage pods "$ROOT/checks/pods/run.sh" --skip-without-runtime
 }
 
-# A Kubernetes 1.36 control plane built from the Go module proxy, given what deploy.sh applies:
-# admission, Pod Security, team RBAC and the controllers, for real (checks/cluster/README.md).
+# A Kubernetes 1.36 cluster built from the Go module proxy, given what deploy.sh applies:
+# admission, Pod Security, team RBAC and the controllers, then a node that runs the workloads,
+# tried by traffic (checks/cluster/README.md). Root.
 stage_cluster() {
-  log "cluster: kube-apiserver, controller-manager, scheduler and etcd on 127.0.0.1 with what deploy.sh applies"
+  log "cluster: a control plane with what deploy.sh applies, then a node running the workloads"
   run_counted_stage cluster "$ROOT/checks/cluster/run.sh"
 }
 

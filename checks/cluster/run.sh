@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# A real Kubernetes control plane, built here, given exactly what deploy.sh applies. See README.md.
+# A real Kubernetes cluster, built here, given exactly what deploy.sh applies. See README.md.
 #   checks/cluster/run.sh          build (cached), start etcd, kube-apiserver, kube-controller-manager
-#                                  and kube-scheduler on 127.0.0.1, check, stop; exit 1 on any failure
+#                                  and kube-scheduler, check them; then a node (containerd, kubelet,
+#                                  kube-proxy, CoreDNS, storage, NetworkPolicy) in a network namespace
+#                                  of its own, run the workloads on it, check them by traffic; stop
+#                                  and remove everything; exit 1 on any failure
 #   checks/cluster/run.sh --keep   the same, then keep the cluster running and print its KUBECONFIG
 #                                  until Ctrl-C (or SIGTERM), which stops it and removes everything
 # Prints one PASS/FAIL line per check and ends with `cluster: N passed, N failed`.
-# Needs Go 1.26+, python3 with venv, openssl, and the Go module proxy and PyPI (first run only).
+# Needs root, Go 1.26+, python3 with venv, openssl, Debian's containerd and runc, and the Go module
+# proxy, PyPI, Maven Central and apt (first run only). Run it under /tmp/paymesh-net.lock.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,13 +30,15 @@ readonly STOP_TIMEOUT_SECONDS=20
 readonly TEAM_NAMESPACES=(invoice payment)
 # The label every object of manifests/ carries.
 readonly PART_OF=app.kubernetes.io/part-of=paymesh
+# shellcheck source=checks/counting.sh
+source "$ROOT/checks/counting.sh"
+# shellcheck source=checks/cluster/node.sh
+source "$HERE/node.sh"
 
 keep=false
 run_dir=""
 pids=()
 names=()
-passed=0
-failed=0
 summary_printed=false
 istio_version=""
 
@@ -66,18 +72,29 @@ stop_process() {
   wait "$pid" 2>/dev/null || true
 }
 
+# The node first, then the control plane (the reverse of the start order: etcd goes last, once
+# nothing talks to it any more), then what is left of the node: its network namespace and link
+# (the API server listens on the link), mounts and cgroups.
+stop_everything() {
+  local index
+  stop_node
+  for ((index = ${#pids[@]} - 1; index >= 0; index--)); do
+    stop_process "${pids[$index]}" "${names[$index]}"
+  done
+  remove_node_leftovers
+}
+
 stop_all() {
   local status=$? index
   trap - EXIT INT TERM
+  # Everything is stopped and removed, whatever fails on the way.
+  set +e
   if [[ "$summary_printed" != true ]]; then
     fail "the run stopped early (exit status $status): see the output above"
     print_summary
     status=1
   fi
-  # The reverse of the start order: etcd goes last, once nothing talks to it any more.
-  for ((index = ${#pids[@]} - 1; index >= 0; index--)); do
-    stop_process "${pids[$index]}" "${names[$index]}"
-  done
+  stop_everything
   if [[ -n "$run_dir" ]]; then
     rm -rf "$run_dir"
   fi
@@ -139,13 +156,19 @@ make_certificates() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
     -subj "/CN=paymesh-check-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  server_names="subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  server_names="subjectAltName=IP:$LINK_HOST_ADDRESS,IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   issue etcd "/CN=etcd" "$(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth')"
   issue apiserver "/CN=kube-apiserver" "$(printf '%s\nextendedKeyUsage=serverAuth' "$server_names")"
   issue apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "extendedKeyUsage=clientAuth"
   issue admin "/O=system:masters/CN=paymesh-check-admin" "extendedKeyUsage=clientAuth"
   issue controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
   issue scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+  # The node: the kubelet as the Node authorizer knows it, kube-proxy as the node-proxier
+  # ClusterRoleBinding names it, and the API server's client certificate for the kubelets.
+  issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
+  issue kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
+  issue kube-router "/CN=kube-router" "extendedKeyUsage=clientAuth"
+  issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
   # The key that signs ServiceAccount tokens.
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/service-accounts.key" 2>/dev/null
   openssl pkey -in "$pki/service-accounts.key" -pubout -out "$pki/service-accounts.pub" 2>/dev/null
@@ -153,7 +176,7 @@ make_certificates() {
 
 kubeconfig_for() {
   local name=$1 file="$run_dir/$1.kubeconfig"
-  "$KUBECTL_BINARY" --kubeconfig "$file" config set-cluster paymesh-check --server "https://127.0.0.1:$api_port" \
+  "$KUBECTL_BINARY" --kubeconfig "$file" config set-cluster paymesh-check --server "https://$LINK_HOST_ADDRESS:$api_port" \
     --certificate-authority "$run_dir/pki/ca.crt" --embed-certs >/dev/null
   "$KUBECTL_BINARY" --kubeconfig "$file" config set-credentials "$name" --client-certificate "$run_dir/pki/$name.crt" \
     --client-key "$run_dir/pki/$name.key" --embed-certs >/dev/null
@@ -204,7 +227,7 @@ lease_held() { [[ -n "$(kubectl -n kube-system get lease "$1" -o jsonpath='{.spe
 
 start_control_plane() {
   local pki="$run_dir/pki" etcd_port peer_port started=$SECONDS
-  log "Control plane on 127.0.0.1, certificates made now ($run_dir)"
+  log "Control plane on $LINK_HOST_ADDRESS (the host end of the node's link) and 127.0.0.1, certificates made now ($run_dir)"
   mkdir -p "$run_dir/logs" "$run_dir/etcd"
   make_certificates
   etcd_port=$(free_port)
@@ -216,11 +239,13 @@ start_control_plane() {
   # The flags kubeadm 1.36 gives a control-plane node, less the kubelet, the front proxy and what
   # needs a node; admission plugins are the defaults plus NodeRestriction, PodSecurity included.
   start kube-apiserver "$BIN/kube-apiserver" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$LINK_HOST_ADDRESS" --advertise-address "$LINK_HOST_ADDRESS" --secure-port "$api_port" \
     --etcd-servers "https://127.0.0.1:$etcd_port" --etcd-cafile "$pki/ca.crt" \
     --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --allow-privileged=true --service-cluster-ip-range "$SERVICE_CIDR" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/service-accounts.pub" \
@@ -228,11 +253,14 @@ start_control_plane() {
   kubeconfig_for admin
   kubeconfig_for controller-manager
   kubeconfig_for scheduler
+  kubeconfig_for kubelet
+  kubeconfig_for kube-proxy
+  kubeconfig_for kube-router
   if ! wait_until "kube-apiserver /readyz" kubectl get --raw /readyz; then
-    fail "kube-apiserver answers /readyz on 127.0.0.1:$api_port"
+    fail "kube-apiserver answers /readyz on $LINK_HOST_ADDRESS:$api_port"
     return 1
   fi
-  pass "etcd and kube-apiserver ready on 127.0.0.1:$api_port in $((SECONDS - started)) s"
+  pass "etcd and kube-apiserver ready on $LINK_HOST_ADDRESS:$api_port in $((SECONDS - started)) s"
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$run_dir/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$run_dir/controller-manager.kubeconfig" \
@@ -240,7 +268,8 @@ start_control_plane() {
     --bind-address 127.0.0.1 --secure-port "$(free_port)" \
     --use-service-account-credentials=true --controllers '*,bootstrapsigner,tokencleaner' \
     --service-account-private-key-file "$pki/service-accounts.key" --root-ca-file "$pki/ca.crt" \
-    --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key"
+    --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+    --allocate-node-cidrs --cluster-cidr "$CLUSTER_CIDR" --service-cluster-ip-range "$SERVICE_CIDR"
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$run_dir/scheduler.kubeconfig" \
     --authentication-kubeconfig "$run_dir/scheduler.kubeconfig" \
@@ -581,8 +610,32 @@ keep_running() {
   echo "  export KUBECONFIG=$run_dir/admin.kubeconfig"
   echo "  $KUBECTL_BINARY get pods -A"
   echo "Stop it with Ctrl-C here (or: kill $$); everything in $run_dir is then removed."
+  echo "The node's network namespace: nsenter --net=/run/netns/$NODE_NETNS (from the host, pods answer by IP where no NetworkPolicy closes them)."
   while all_running >/dev/null; do sleep 5; done
-  echo "a control-plane process exited; stopping"
+  echo "a process of the cluster exited; stopping"
+}
+
+# The node, the workloads on it, and traffic through both.
+run_node() {
+  apply_node_addons
+  apply_local_postgres
+  start_node || return 0
+  check_addons_running
+  check_workloads_ready
+  check_storage
+  check_services || return 0
+  check_flow
+  check_network_policies
+  check "the manifests' digest-pinned PostgreSQL is not satisfied by a local image under its name and tag: the kubelet tries to pull it (ErrImagePull), so this node runs the overlay's local image instead" \
+    check_digest_pin
+}
+
+# The teardown of the node, then a look that nothing of it is left on the host.
+stop_and_look() {
+  log "Teardown: the node's containers, containerd, the control plane, mounts, network namespace, cgroups"
+  stop_everything
+  check "nothing of the node left: network namespace, veth, routes, mounts, cgroups, CNI results, shims, host iptables rules" \
+    node_leftovers
 }
 
 main() {
@@ -591,24 +644,35 @@ main() {
   trap stop_all EXIT
   trap 'exit 130' INT TERM
   cd "$ROOT"
+  if [[ "$(id -u)" -ne 0 ]]; then
+    fail "run as root: the node needs network namespaces, mounts and cgroups"
+    print_summary
+    return 1
+  fi
   if ! prepare_tools; then
     print_summary
     return 1
   fi
+  take_node_lock
+  remove_node_leftovers
   run_dir=$(mktemp -d /tmp/paymesh-cluster.XXXXXX)
   check_versions
+  create_node_network
   if start_control_plane; then
     apply_as_deploy_does
     check_refusals
     check_pod_security
     check_team_rbac
     check_controllers
+    run_node
   fi
-  echo "cluster stage took $((SECONDS - started)) s"
-  print_summary
   if [[ "$keep" == true && -n "$run_dir" ]]; then
+    print_summary
     keep_running
   fi
+  stop_and_look
+  echo "cluster stage took $((SECONDS - started)) s"
+  print_summary
   [[ "$failed" -eq 0 ]]
 }
 

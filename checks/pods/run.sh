@@ -6,6 +6,9 @@
 #   checks/pods/run.sh                          everything; non-zero exit on any failure
 #   checks/pods/run.sh --skip-without-runtime   where no container runtime can be had, say what
 #                                               was not run and exit 0 (ignored when CI=true)
+#   checks/pods/run.sh --save-images FILE       only build the images (cached) and `docker save`
+#                                               the services', PostgreSQL's and the runtime base
+#                                               image into FILE, for the node of checks/cluster
 # Needs root (network namespaces, dockerd) and apt. Caches in .work/pods/ make a second run fast.
 set -euo pipefail
 
@@ -65,6 +68,7 @@ run_dir=""
 dockerd_pid=""
 previous_ip_forward=""
 skip_without_runtime=false
+save_images_to=""
 summary_printed=false
 current_step="start"
 passed=0
@@ -83,7 +87,12 @@ parse_arguments() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --skip-without-runtime) skip_without_runtime=true ;;
-      -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      --save-images)
+        [[ $# -ge 2 ]] || { echo "--save-images needs a FILE" >&2; exit 2; }
+        save_images_to=$2
+        shift
+        ;;
+      -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -502,6 +511,18 @@ check_nothing_left_behind() {
   fi
 }
 
+# The images a Kubernetes node imports instead of pulling them; one archive, as `docker save` writes it.
+save_images() {
+  log "docker save the images into $save_images_to"
+  local images=("${SERVICES[@]/#/paymesh/}")
+  images=("${images[@]/%/:$IMAGE_TAG}" "$POSTGRES_IMAGE" "$RUNTIME_BASE_IMAGE")
+  if "$DOCKER" save -o "$save_images_to" "${images[@]}"; then
+    pass "docker save: ${images[*]} ($(($(stat -c %s "$save_images_to") / 1000000)) MB)"
+  else
+    fail "docker save ${images[*]}"
+  fi
+}
+
 main() {
   local started
   started=$(date +%s)
@@ -515,6 +536,15 @@ main() {
   create_network_namespace
   start_dockerd
   make_images
+  if [[ -n "$save_images_to" ]]; then
+    save_images
+    log "Teardown"
+    teardown
+    check_nothing_left_behind
+    print_summary
+    [[ "$failed" -eq 0 ]]
+    return
+  fi
   check_service_images
   report_image_sizes
   if render_manifests; then
