@@ -545,15 +545,15 @@ install_istio() {
   else
     echo "note: this cluster ran istiod ($running_image) before deploy.sh installed Istio: it is reconfigured with mesh/istio-install.yaml, and ./deploy.sh --delete will leave it in place"
   fi
-  # Recorded before the install, so a --delete after a failed install still removes it.
-  if [[ "$installed_here" == true ]]; then
-    kc get namespace istio-system >/dev/null 2>&1 || kc create namespace istio-system
-    kc annotate --overwrite namespace istio-system "$ISTIO_OWNER_ANNOTATION=deploy.sh" >/dev/null
-  fi
-  if [[ -n "$running_image" && "$running_image" == *":${ISTIO_TAG:-$ISTIO_VERSION}" ]]; then
+  if [[ -n "$running_image" && "$running_image" == *":${ISTIO_TAG:-$ISTIO_VERSION}"* ]]; then
     echo "istiod ${ISTIO_TAG:-$ISTIO_VERSION} already runs; re-applying the install config"
   else
     istioctl_pinned x precheck
+  fi
+  # Recorded before the install, so that --delete after a failed install still removes it.
+  if [[ "$installed_here" == true ]]; then
+    kc get namespace istio-system >/dev/null 2>&1 || kc create namespace istio-system
+    kc annotate --overwrite namespace istio-system "$ISTIO_OWNER_ANNOTATION=deploy.sh" >/dev/null
   fi
   istioctl_pinned install -y -f "$ROOT/mesh/istio-install.yaml" ${istio_install_options[@]+"${istio_install_options[@]}"}
   kc -n istio-system rollout status deployment/istiod --timeout="$WAIT_TIMEOUT"

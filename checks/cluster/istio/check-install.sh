@@ -18,26 +18,10 @@ readonly PYTHON="$ROOT/.tools/venv/bin/python"
 # The images the release's istioctl writes: Istio's hub and deploy.sh's ISTIO_VERSION.
 readonly RELEASE_HUB=docker.io/istio
 
-passed=0
-failed=0
 dir=""
 
-# Counts the PASS:/FAIL: lines of a command's output, printing them; a command that fails without
-# printing a FAIL: line counts as one failure under WHAT.
-counted() {
-  local what=$1 output status=0
-  shift
-  output=$("$@" 2>&1) || status=$?
-  [[ -z "$output" ]] || printf '%s\n' "$output"
-  passed=$((passed + $(grep -c '^PASS: ' <<<"$output" || true)))
-  local fails
-  fails=$(grep -c '^FAIL: ' <<<"$output" || true)
-  if [[ "$status" -ne 0 && "$fails" -eq 0 ]]; then
-    echo "FAIL: $what"
-    fails=1
-  fi
-  failed=$((failed + fails))
-}
+# shellcheck source=checks/counting.sh
+source "$ROOT/checks/counting.sh"
 
 # The generated install, as deploy.sh runs istioctl install: the product's file, then the overlays,
 # then the hub and tag.
@@ -85,21 +69,20 @@ main() {
 
   status=0
   if grep -Eq '^ *(hub|tag):' "$ISTIO_LOCAL_OVERLAY"; then status=1; fi
-  if [[ "$status" -eq 0 ]]; then
-    echo "PASS: the overlay sets no hub or tag (they come from build-images.sh, from the one Istio pin)"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: the overlay sets no hub or tag (they come from build-images.sh, from the one Istio pin)"
-    failed=$((failed + 1))
-  fi
-  counted "istioctl manifest generate of the product's install" generate "$dir/product.yaml" "$RELEASE_HUB" "$release"
-  counted "istioctl manifest generate with the overlay, hub $ISTIO_LOCAL_HUB, tag $tag" \
-    generate "$dir/local.yaml" "$ISTIO_LOCAL_HUB" "$tag" "$ISTIO_LOCAL_OVERLAY"
+  record "$status" "the overlay sets no hub or tag (they come from build-images.sh, from the one Istio pin)"
+  status=0
+  generate "$dir/product.yaml" "$RELEASE_HUB" "$release" || status=$?
+  record "$status" "istioctl manifest generate of the product's install ($RELEASE_HUB, $release)"
+  status=0
+  generate "$dir/local.yaml" "$ISTIO_LOCAL_HUB" "$tag" "$ISTIO_LOCAL_OVERLAY" || status=$?
+  record "$status" "istioctl manifest generate with the overlay, hub $ISTIO_LOCAL_HUB, tag $tag"
   if [[ -s "$dir/product.yaml" && -s "$dir/local.yaml" ]]; then
-    counted "the install compared" "$PYTHON" "$HERE/install_check.py" install "$dir/product.yaml" "$dir/local.yaml" "$ISTIO_LOCAL_HUB" "$tag"
-    counted "istioctl kube-inject of manifests/ with the local install's injector" inject "$dir"
-    counted "the injected pods" "$PYTHON" "$HERE/install_check.py" injected "$dir/manifests.injected.yaml" "$ISTIO_LOCAL_HUB" "$tag"
-    counted "mutation: the local hub and tag without the overlay" catches_missing_overlay "$tag"
+    counted "$PYTHON" "$HERE/install_check.py" install "$dir/product.yaml" "$dir/local.yaml" "$ISTIO_LOCAL_HUB" "$tag"
+    status=0
+    inject "$dir" || status=$?
+    record "$status" "istioctl kube-inject of manifests/ with the local install's injector"
+    counted "$PYTHON" "$HERE/install_check.py" injected "$dir/manifests.injected.yaml" "$ISTIO_LOCAL_HUB" "$tag"
+    counted catches_missing_overlay "$tag"
   fi
   echo "istio-install: $passed passed, $failed failed"
   [[ "$failed" -eq 0 ]]
