@@ -6,17 +6,31 @@
 #   ./deploy.sh --context NAME   use an existing kubectl context instead (minikube, k3d, kind, any
 #                                cluster); the same as KUBE_CONTEXT=NAME
 #   ./deploy.sh --grafana        also install Grafana with the Istio release's dashboards
-#   ./deploy.sh --delete         remove it all: the kind cluster; with --context, everything this
-#                                script installed in that cluster (Istio included)
+#   ./deploy.sh --no-addons      install no Prometheus, Kiali or Grafana (a cluster that has its own,
+#                                or cannot pull their images)
+#   ./deploy.sh --delete         remove it all: the kind cluster; with --context, what this script
+#                                installed in that cluster (Istio only when this script installed it)
 #   ./deploy.sh --help
 #
 # Environment:
 #   KUBE_CONTEXT    the kubectl context to use, like --context
 #   GATEWAY_PORT    the host port of a new kind cluster's gateway (default 8080); it must be free
 #   IMAGE_LOAD      how the images reach the cluster: kind, minikube, k3d, registry or none;
-#                   guessed from the context name (kind-*, k3d-*, minikube) when unset
+#                   guessed from the context name (kind-*, k3d-*, minikube) when unset. Any other
+#                   value is a command, run with the two image names appended, that copies images
+#                   from this machine's Docker engine onto the cluster's nodes; its words are split
+#                   on spaces (no quoting), e.g. IMAGE_LOAD="/opt/bin/load-images --node worker-1"
 #   IMAGE_REGISTRY  for IMAGE_LOAD=registry: a prefix the cluster pulls from, such as
 #                   registry.example.com/team; the images are pushed there (docker login first)
+#   ISTIOCTL        an istioctl of Istio 1.31 to use instead of downloading the release (for example
+#                   one built from source); Prometheus, Kiali and Grafana then come from
+#                   ISTIO_ADDONS_DIR, or --no-addons leaves them out
+#   ISTIO_ADDONS_DIR  a folder with the release's samples/addons files (prometheus.yaml, kiali.yaml,
+#                   grafana.yaml); default: the downloaded release's
+#   ISTIO_OVERLAY   more IstioOperator files for `istioctl install`, applied over
+#                   mesh/istio-install.yaml in order; several are separated by ':'
+#   ISTIO_HUB, ISTIO_TAG  where istiod's and the proxies' images come from (istioctl's hub and tag),
+#                   e.g. a mirror of docker.io/istio; default: the release's (docker.io/istio, its version)
 #   WAIT_TIMEOUT    how long to wait for each rollout (default 600s)
 #
 # Running it again changes nothing that is already in place; a rebuilt image restarts its pods.
@@ -39,11 +53,17 @@ readonly KIND_NODE_IMAGE="kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
+# Where the script was started: relative paths in its settings are taken from here.
+readonly START_DIR="$PWD"
 readonly KIND_CLUSTER=paymesh
 readonly WORK_DIR="$ROOT/.work"
 readonly ISTIO_DIR="$WORK_DIR/istio-$ISTIO_VERSION"
-readonly ISTIOCTL="$ISTIO_DIR/bin/istioctl"
+readonly RELEASE_ISTIOCTL="$ISTIO_DIR/bin/istioctl"
 readonly ISTIO_VERIFIED_MARKER="$ISTIO_DIR/.sha256-verified"
+# Annotations on the istio-system namespace: what this script installed there, so that --delete on
+# a context removes that and leaves an Istio or addons it found in place.
+readonly ISTIO_OWNER_ANNOTATION=paymesh.dev/istio-installed-by
+readonly ADDONS_ANNOTATION=paymesh.dev/addons-installed-by-deploy-sh
 readonly OVERLAY_DIR="$WORK_DIR/deploy/registry-overlay"
 readonly WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
 readonly GATEWAY_PORT="${GATEWAY_PORT:-8080}"
@@ -62,7 +82,15 @@ action=deploy
 mode=kind
 context=""
 image_load=""
+# IMAGE_LOAD as a command: its words (set by choose_image_load).
+image_load_command=()
 with_grafana=false
+with_addons=true
+# The istioctl used (ISTIOCTL or the release's) and where the addon manifests come from.
+istioctl_path="${ISTIOCTL:-$RELEASE_ISTIOCTL}"
+addons_dir="${ISTIO_ADDONS_DIR:-$ISTIO_DIR/samples/addons}"
+# istioctl install's arguments after -f mesh/istio-install.yaml (set by parse_arguments).
+istio_install_options=()
 app_version=""
 manifests_source="$ROOT/manifests"
 total_steps=0
@@ -123,7 +151,7 @@ trap remove_partial_download EXIT
 
 # kubectl and istioctl always name the context, so the user's current context never matters.
 kc() { kubectl --context "$context" "$@"; }
-istioctl_pinned() { "$ISTIOCTL" --context "$context" "$@"; }
+istioctl_pinned() { "$istioctl_path" --context "$context" "$@"; }
 
 parse_arguments() {
   local context_argument="${KUBE_CONTEXT:-}"
@@ -141,6 +169,7 @@ parse_arguments() {
         ;;
       --delete) action=delete; shift ;;
       --grafana) with_grafana=true; shift ;;
+      --no-addons) with_addons=false; shift ;;
       -h | --help) usage; exit 0 ;;
       *) usage_error "unknown argument '$1'" ;;
     esac
@@ -154,6 +183,49 @@ parse_arguments() {
   fi
   [[ "$GATEWAY_PORT" =~ ^[0-9]+$ && "$GATEWAY_PORT" -ge 1 && "$GATEWAY_PORT" -le 65535 ]] \
     || usage_error "GATEWAY_PORT must be a port number (got '$GATEWAY_PORT')"
+  if [[ "$with_grafana" == true && "$with_addons" == false ]]; then
+    usage_error "--grafana and --no-addons contradict each other"
+  fi
+  parse_istio_settings
+}
+
+# A path given relative to where the script was started, made absolute (the script runs in ROOT).
+absolute_path() {
+  case "$1" in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s/%s\n' "$START_DIR" "$1" ;;
+  esac
+}
+
+# ISTIOCTL, ISTIO_ADDONS_DIR, ISTIO_OVERLAY, ISTIO_HUB and ISTIO_TAG, checked before anything runs.
+parse_istio_settings() {
+  if [[ -n "${ISTIOCTL:-}" ]]; then
+    [[ -x "$ISTIOCTL" && ! -d "$ISTIOCTL" ]] || usage_error "ISTIOCTL=$ISTIOCTL is not an executable file"
+    istioctl_path=$(absolute_path "$ISTIOCTL")
+    if [[ "$action" == deploy && "$with_addons" == true && -z "${ISTIO_ADDONS_DIR:-}" ]]; then
+      usage_error "with ISTIOCTL the Istio release is not downloaded, so its addons are not here: set ISTIO_ADDONS_DIR to a release's samples/addons folder, or use --no-addons"
+    fi
+  fi
+  if [[ -n "${ISTIO_ADDONS_DIR:-}" ]]; then
+    [[ -d "$ISTIO_ADDONS_DIR" ]] || usage_error "ISTIO_ADDONS_DIR=$ISTIO_ADDONS_DIR is not a folder"
+    addons_dir=$(absolute_path "$ISTIO_ADDONS_DIR")
+  fi
+  istio_install_options=()
+  local overlays overlay
+  if [[ -n "${ISTIO_OVERLAY:-}" ]]; then
+    IFS=: read -r -a overlays <<<"$ISTIO_OVERLAY"
+    for overlay in ${overlays[@]+"${overlays[@]}"}; do
+      [[ -f "$overlay" ]] || usage_error "ISTIO_OVERLAY: $overlay is not a file"
+      istio_install_options+=(-f "$(absolute_path "$overlay")")
+    done
+  fi
+  if [[ -n "${ISTIO_HUB:-}" ]]; then
+    istio_install_options+=(--set "hub=$ISTIO_HUB")
+  fi
+  if [[ -n "${ISTIO_TAG:-}" ]]; then
+    [[ "$ISTIO_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || usage_error "ISTIO_TAG=$ISTIO_TAG is not an image tag"
+    istio_install_options+=(--set "tag=$ISTIO_TAG")
+  fi
 }
 
 # The services' version is the tag of their images in manifests/: deploy.sh builds exactly the
@@ -194,13 +266,26 @@ images built here. Choose one:
       for a minikube profile whose name differs from "minikube" (the context is named after it)
   IMAGE_LOAD=none ./deploy.sh --context $context
       when the cluster already sees this Docker engine's images (Docker Desktop's Kubernetes)
+  IMAGE_LOAD="/path/to/loader ARGS" ./deploy.sh --context $context
+      a command of yours that copies the images named after ARGS from this Docker engine onto
+      every node
 EOF
     exit 1
   fi
+  image_load_command=()
   case "$image_load" in
     kind | minikube | k3d | none) ;;
     registry) [[ -n "${IMAGE_REGISTRY:-}" ]] || die "IMAGE_LOAD=registry needs IMAGE_REGISTRY (e.g. registry.example.com/team)" ;;
-    *) die "IMAGE_LOAD must be kind, minikube, k3d, registry or none (got '$image_load')" ;;
+    *)
+      read -r -a image_load_command <<<"$image_load"
+      [[ ${#image_load_command[@]} -gt 0 ]] || die "IMAGE_LOAD is blank"
+      if [[ "${image_load_command[0]}" == */* ]]; then
+        image_load_command[0]=$(absolute_path "${image_load_command[0]}")
+      fi
+      command -v "${image_load_command[0]}" >/dev/null 2>&1 \
+        || die "IMAGE_LOAD must be kind, minikube, k3d, registry, none or a command found here (got '$image_load')"
+      image_load="command"
+      ;;
   esac
 }
 
@@ -217,6 +302,7 @@ check_prerequisites() {
   local kind_how="$KIND_VERSION from https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
   # What each run needs: deploy builds images and downloads Istio; --delete of the kind cluster needs
   # kind and Docker only; --delete on a context needs kubectl and the Istio release (for istioctl).
+  # With ISTIOCTL nothing is downloaded.
   local needs_docker=false needs_istio_download=false needs_kubectl=false
   if [[ "$action" == deploy ]]; then
     needs_docker=true; needs_istio_download=true; needs_kubectl=true
@@ -225,6 +311,9 @@ check_prerequisites() {
     require_tool kind "$kind_how"
   else
     needs_istio_download=true; needs_kubectl=true
+  fi
+  if [[ -n "${ISTIOCTL:-}" ]]; then
+    needs_istio_download=false
   fi
   if [[ "$needs_kubectl" == true ]]; then
     require_tool kubectl "https://kubernetes.io/docs/tasks/tools/ (within one minor version of Kubernetes 1.36)"
@@ -281,7 +370,11 @@ check_prerequisites() {
     echo "target: existing context '$context'"
   fi
   if [[ "$action" == deploy ]]; then
-    echo "images reach the cluster by: $image_load"
+    if [[ "$image_load" == command ]]; then
+      echo "images reach the cluster by: the command IMAGE_LOAD=${IMAGE_LOAD:-}"
+    else
+      echo "images reach the cluster by: $image_load"
+    fi
   fi
 }
 
@@ -388,7 +481,7 @@ istio_archive_name() {
 # Downloads the pinned Istio release into .work/ once. The checksum file comes from the same release
 # page, so it proves the archive arrived whole and unaltered in transit, not who published it.
 fetch_istio() {
-  if [[ -x "$ISTIOCTL" && -f "$ISTIO_VERIFIED_MARKER" ]]; then
+  if [[ -x "$RELEASE_ISTIOCTL" && -f "$ISTIO_VERIFIED_MARKER" ]]; then
     echo "istioctl $ISTIO_VERSION is cached in ${ISTIO_DIR#"$ROOT"/}"
     return 0
   fi
@@ -412,21 +505,57 @@ fetch_istio() {
   rm -rf "$download_dir"
   download_dir=""
   echo "$actual  $archive" >"$ISTIO_VERIFIED_MARKER"
-  "$ISTIOCTL" version --remote=false
+  "$RELEASE_ISTIOCTL" version --remote=false
+}
+
+# The release's istioctl, or the one ISTIOCTL names.
+prepare_istioctl() {
+  if [[ -z "${ISTIOCTL:-}" ]]; then
+    fetch_istio
+    return 0
+  fi
+  local version
+  version=$("$istioctl_path" version --remote=false 2>/dev/null | head -n 1 || true)
+  [[ -n "$version" ]] || die "ISTIOCTL=$istioctl_path does not answer 'istioctl version --remote=false'"
+  echo "istioctl: $istioctl_path (ISTIOCTL), $version; nothing downloaded"
+  case "$version" in
+    *"$ISTIO_VERSION"*) ;;
+    *) echo "note: this project is written for Istio $ISTIO_VERSION's istioctl; this one reports '$version'" ;;
+  esac
+}
+
+# What the step titles call the istioctl in use.
+istioctl_source() {
+  if [[ -n "${ISTIOCTL:-}" ]]; then echo "ISTIOCTL"; else echo "istioctl $ISTIO_VERSION"; fi
 }
 
 # --- step: Istio ----------------------------------------------------------------------------------
 
+# The annotation ANNOTATION of the istio-system namespace ("" when absent).
+istio_system_annotation() {
+  kc get namespace istio-system -o "jsonpath={.metadata.annotations.${1//./\\.}}" 2>/dev/null || true
+}
+
 install_istio() {
-  local running_image
+  local running_image installed_here=false
   running_image=$(kc -n istio-system get deployment istiod \
     -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null || true)
-  if [[ "$running_image" == *":$ISTIO_VERSION"* ]]; then
-    echo "istiod $ISTIO_VERSION already runs; re-applying the install config"
+  if [[ -z "$running_image" || -n "$(istio_system_annotation "$ISTIO_OWNER_ANNOTATION")" ]]; then
+    installed_here=true
+  else
+    echo "note: this cluster ran istiod ($running_image) before deploy.sh installed Istio: it is reconfigured with mesh/istio-install.yaml, and ./deploy.sh --delete will leave it in place"
+  fi
+  if [[ -n "$running_image" && "$running_image" == *":${ISTIO_TAG:-$ISTIO_VERSION}"* ]]; then
+    echo "istiod ${ISTIO_TAG:-$ISTIO_VERSION} already runs; re-applying the install config"
   else
     istioctl_pinned x precheck
   fi
-  istioctl_pinned install -y -f "$ROOT/mesh/istio-install.yaml"
+  # Recorded before the install, so that --delete after a failed install still removes it.
+  if [[ "$installed_here" == true ]]; then
+    kc get namespace istio-system >/dev/null 2>&1 || kc create namespace istio-system
+    kc annotate --overwrite namespace istio-system "$ISTIO_OWNER_ANNOTATION=deploy.sh" >/dev/null
+  fi
+  istioctl_pinned install -y -f "$ROOT/mesh/istio-install.yaml" ${istio_install_options[@]+"${istio_install_options[@]}"}
   kc -n istio-system rollout status deployment/istiod --timeout="$WAIT_TIMEOUT"
   kc -n istio-system rollout status deployment/istio-ingressgateway --timeout="$WAIT_TIMEOUT"
 }
@@ -538,6 +667,9 @@ load_images() {
     none)
       echo "IMAGE_LOAD=none: the cluster is expected to see this Docker engine's images"
       ;;
+    command)
+      ${image_load_command[@]+"${image_load_command[@]}"} "$invoice_image" "$payment_image"
+      ;;
   esac
 }
 
@@ -580,16 +712,30 @@ apply_workloads() {
 
 # The Istio release's addons deploy.sh installs, as one line of names.
 addons() {
-  if [[ "$with_grafana" == true ]]; then echo "prometheus kiali grafana"; else echo "prometheus kiali"; fi
+  if [[ "$with_addons" == false ]]; then
+    echo ""
+  elif [[ "$with_grafana" == true ]]; then
+    echo "prometheus kiali grafana"
+  else
+    echo "prometheus kiali"
+  fi
 }
 
 # Each addon manifest holds a Deployment of the addon's name in istio-system; grafana.yaml brings
-# the release's Istio dashboards along as ConfigMaps.
+# the release's Istio dashboards along as ConfigMaps. The istio-system namespace records the
+# addons this script applied, for --delete.
 install_addons() {
-  local addon
+  local addon recorded
+  recorded=$(istio_system_annotation "$ADDONS_ANNOTATION")
   for addon in $(addons); do
-    kc apply -f "$ISTIO_DIR/samples/addons/$addon.yaml"
+    [[ -f "$addons_dir/$addon.yaml" ]] || die "no $addon.yaml in $addons_dir"
+    kc apply -f "$addons_dir/$addon.yaml"
+    case " $recorded " in
+      *" $addon "*) ;;
+      *) recorded="${recorded:+$recorded }$addon" ;;
+    esac
   done
+  kc annotate --overwrite namespace istio-system "$ADDONS_ANNOTATION=$recorded" >/dev/null
   for addon in $(addons); do
     kc -n istio-system rollout status "deployment/$addon" --timeout="$WAIT_TIMEOUT"
   done
@@ -607,7 +753,11 @@ print_summary() {
     url=${address:+http://$address}
   fi
   echo
-  echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version, $(addons | sed 's/ /, /g')."
+  if [[ "$with_addons" == true ]]; then
+    echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version, $(addons | sed 's/ /, /g')."
+  else
+    echo "Deployed: Istio $ISTIO_VERSION, invoice-app and payment-provider $app_version (no addons: --no-addons)."
+  fi
   if [[ -n "$url" ]]; then
     echo "invoice-app answers through the gateway at $url/invoices"
     echo "  curl $url/invoices"
@@ -624,12 +774,14 @@ print_summary() {
   else
     echo "  ./test.sh --context $context    (it opens a port-forward to the gateway itself)"
   fi
-  echo "Open Kiali (the graph shows the traffic of the last minutes, so run ./test.sh first; README.md says what to look at):"
-  echo "  ${ISTIOCTL#"$ROOT"/} dashboard kiali --context $context"
-  echo "  or: kubectl --context $context -n istio-system port-forward svc/kiali 20001:20001, then http://localhost:20001"
+  if [[ "$with_addons" == true ]]; then
+    echo "Open Kiali (the graph shows the traffic of the last minutes, so run ./test.sh first; README.md says what to look at):"
+    echo "  ${istioctl_path#"$ROOT"/} dashboard kiali --context $context"
+    echo "  or: kubectl --context $context -n istio-system port-forward svc/kiali 20001:20001, then http://localhost:20001"
+  fi
   if [[ "$with_grafana" == true ]]; then
     echo "Open Grafana (Istio's dashboards under Dashboards > istio):"
-    echo "  ${ISTIOCTL#"$ROOT"/} dashboard grafana --context $context"
+    echo "  ${istioctl_path#"$ROOT"/} dashboard grafana --context $context"
   fi
   if [[ -n "$network_policy_note" ]]; then
     echo
@@ -645,11 +797,18 @@ print_summary() {
 # --- delete ---------------------------------------------------------------------------------------
 
 delete_from_context() {
-  step "Removing Prometheus, Kiali and Grafana" "kubectl --context $context -n istio-system get all"
-  local addon
-  for addon in grafana kiali prometheus; do
-    kc delete --ignore-not-found -f "$ISTIO_DIR/samples/addons/$addon.yaml"
+  local addon addons_here istio_owner
+  addons_here=$(istio_system_annotation "$ADDONS_ANNOTATION")
+  istio_owner=$(istio_system_annotation "$ISTIO_OWNER_ANNOTATION")
+  step "Removing the addons deploy.sh installed (${addons_here:-none})" "kubectl --context $context -n istio-system get all"
+  for addon in $addons_here; do
+    [[ -f "$addons_dir/$addon.yaml" ]] \
+      || die "no $addon.yaml in $addons_dir: set ISTIO_ADDONS_DIR to the samples/addons folder of Istio $ISTIO_VERSION's release to remove $addon"
+    kc delete --ignore-not-found -f "$addons_dir/$addon.yaml"
   done
+  if [[ -n "$addons_here" ]]; then
+    kc annotate namespace istio-system "$ADDONS_ANNOTATION-" >/dev/null
+  fi
 
   step "Removing the mesh config and the application namespaces" \
     "kubectl --context $context get namespaces; kubectl --context $context -n invoice get all,pvc"
@@ -660,11 +819,13 @@ delete_from_context() {
   # Deleting the namespaces removes everything in them, the database volumes and Secrets included.
   kc delete --ignore-not-found --timeout="$WAIT_TIMEOUT" -k "$ROOT/manifests"
 
-  step "Uninstalling Istio $ISTIO_VERSION" "kubectl --context $context -n istio-system get all; kubectl --context $context get crds | grep istio.io"
-  if kc get namespace istio-system >/dev/null 2>&1 \
-    || kc get crd authorizationpolicies.security.istio.io >/dev/null 2>&1; then
+  step "Uninstalling Istio, if deploy.sh installed it" "kubectl --context $context -n istio-system get all; kubectl --context $context get crds | grep istio.io"
+  if [[ "$istio_owner" == deploy.sh ]]; then
     istioctl_pinned uninstall --purge -y
     kc delete namespace istio-system --ignore-not-found --timeout="$WAIT_TIMEOUT"
+  elif kc get namespace istio-system >/dev/null 2>&1 \
+    || kc get crd authorizationpolicies.security.istio.io >/dev/null 2>&1; then
+    echo "the Istio of this cluster was there before deploy.sh installed it (istio-system has no $ISTIO_OWNER_ANNOTATION annotation): left in place"
   else
     echo "no Istio found in this cluster"
   fi
@@ -683,9 +844,9 @@ main_delete() {
     total_steps=5
     step "Checking prerequisites" ""
     check_prerequisites
-    step "Fetching istioctl $ISTIO_VERSION (for the uninstall and the addon manifests)" \
+    step "Preparing $(istioctl_source) (for the uninstall) and the addon manifests" \
       "curl -fsSLI https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$(istio_archive_name)"
-    fetch_istio
+    prepare_istioctl
     delete_from_context
   fi
   echo
@@ -694,6 +855,9 @@ main_delete() {
 
 main_deploy() {
   total_steps=9
+  if [[ "$with_addons" == false ]]; then
+    total_steps=8
+  fi
   step "Checking prerequisites" ""
   check_prerequisites
 
@@ -707,12 +871,12 @@ main_deploy() {
   prepare_cluster
   check_network_policy_enforcement
 
-  step "Fetching istioctl $ISTIO_VERSION" \
+  step "Preparing $(istioctl_source)" \
     "curl -fsSLI https://github.com/istio/istio/releases/download/$ISTIO_VERSION/$(istio_archive_name)"
-  fetch_istio
+  prepare_istioctl
 
   step "Installing Istio $ISTIO_VERSION" \
-    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe pods; ${ISTIOCTL#"$ROOT"/} --context $context x precheck"
+    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe pods; ${istioctl_path#"$ROOT"/} --context $context x precheck"
   install_istio
 
   step "Creating the namespaces and the database credentials" \
@@ -732,9 +896,11 @@ main_deploy() {
     "kubectl --context $context get pods -n invoice -n payment; kubectl --context $context -n invoice describe pods; kubectl --context $context -n invoice logs deployment/invoice-app --all-containers; kubectl --context $context get events -A --sort-by=.lastTimestamp"
   apply_workloads
 
-  step "Installing $(addons | sed 's/ /, /g') (Istio $ISTIO_VERSION samples/addons)" \
-    "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment $(addons)"
-  install_addons
+  if [[ "$with_addons" == true ]]; then
+    step "Installing $(addons | sed 's/ /, /g') (Istio $ISTIO_VERSION samples/addons)" \
+      "kubectl --context $context -n istio-system get pods; kubectl --context $context -n istio-system describe deployment $(addons)"
+    install_addons
+  fi
 
   print_summary
 }

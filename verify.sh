@@ -119,7 +119,7 @@ main() {
     fi
     case "$stage" in
       java) counted="Java tests" ;;
-      scripts) counted="shellcheck per script, bash 3.2 guard self-tests, scripts under the guard" ;;
+      scripts) counted="shellcheck per script, bash 3.2 guard self-tests, scripts under the guard, deploy.sh settings refused" ;;
       flow) counted="test.sh checks" ;;
       *)
         counted="checks"

@@ -6,8 +6,9 @@
 #   3. runs checks/offline/check-render.sh on the render: strict Kubernetes 1.36 and Istio 1.31.4
 #      schemas, istioctl manifest generate / kube-inject / analyze, Istio's analyzers with the
 #      cluster's pods, checkov, the security invariants (pytest)
-#   4. checkov and hadolint over the Dockerfile
-#   5. mutations: deliberately broken copies of the render must each be caught by some tool
+#   4. checks/cluster/istio/check-install.sh: the local cluster's Istio install against the product's
+#   5. checkov and hadolint over the Dockerfile
+#   6. mutations: deliberately broken copies of the render must each be caught by some tool
 # Prints one PASS/FAIL line per check and ends with `offline: N passed, N failed`.
 # See README.md in this folder.
 set -euo pipefail
@@ -84,6 +85,8 @@ main() {
       counted invariant_lines
     fi
   fi
+  # The Istio install of the project's own cluster against the product's (checks/cluster/README.md).
+  counted "$ROOT/checks/cluster/istio/check-install.sh"
 
   status=0
   "$PYTHON" "$ROOT/checks/offline/checkov_gate.py" dockerfile Dockerfile || status=$?

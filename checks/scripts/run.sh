@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The scripts stage: `bash -n` and shellcheck over every tracked shell script, then the scripts a
 # user runs against the constructs macOS's bash 3.2 lacks (bash32_guard.py), after the guard has
-# shown on samples that each of its rules fires. See README.md here.
+# shown on samples that each of its rules fires, then deploy.sh's refusal of bad settings
+# (deploy_settings.sh). See README.md here.
 #   checks/scripts/run.sh
 # Installs Debian's shellcheck 0.9.0 with apt when another version (or none) is on the PATH.
 # Prints PASS:/FAIL: per script and ends with `scripts: N passed, N failed`.
@@ -46,7 +47,8 @@ main() {
   fi
   local output p f
   output=$(python3 "$ROOT/checks/scripts/bash32_guard.py" --self-test 2>&1; \
-    python3 "$ROOT/checks/scripts/bash32_guard.py" "${USER_SCRIPTS[@]}" 2>&1) || true
+    python3 "$ROOT/checks/scripts/bash32_guard.py" "${USER_SCRIPTS[@]}" 2>&1; \
+    "$ROOT/checks/scripts/deploy_settings.sh" 2>&1) || true
   printf '%s\n' "$output"
   p=$(grep -c '^PASS: ' <<<"$output" || true)
   f=$(grep -c '^FAIL: ' <<<"$output" || true)
@@ -54,6 +56,10 @@ main() {
   failed=$((failed + f))
   if [[ "$p" -eq 0 ]]; then
     echo "FAIL: the bash 3.2 guard reported nothing"
+    failed=$((failed + 1))
+  fi
+  if ! grep -q '^deploy settings: [0-9]* passed' <<<"$output"; then
+    echo "FAIL: checks/scripts/deploy_settings.sh ended without its summary"
     failed=$((failed + 1))
   fi
   echo "scripts: $passed passed, $failed failed"
