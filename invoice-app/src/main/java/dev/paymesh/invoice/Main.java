@@ -7,6 +7,7 @@ import java.util.Optional;
 import io.helidon.config.Config;
 import io.helidon.webserver.WebServer;
 
+import dev.paymesh.support.Credentials;
 import dev.paymesh.support.Database;
 import dev.paymesh.support.DatabaseSettings;
 import dev.paymesh.support.Services;
@@ -39,7 +40,7 @@ public final class Main {
                 .orElseGet(() -> InMemoryInvoiceStore.seeded(payRun.claimLease(), Clock.systemUTC()));
         var app = new InvoiceApp(store, client, payRun.maxInFlight(), maxBodyBytes, Services.registry(),
                 System.getenv().getOrDefault("HOSTNAME", "invoice-app"));
-        return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + provider.url()
+        return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + Credentials.masked(provider.url())
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="
                 + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + payRun.maxInFlight()
                 + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", max body " + maxBodyBytes
