@@ -9,10 +9,14 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
 
-/** Every record the service logs while it is open, as the root logger's handlers receive them. */
+/**
+ * Every record the service logs while it is open, as the root logger's handlers receive them, and
+ * the access log's lines, which do not reach the root.
+ */
 final class CapturedLog extends Handler implements AutoCloseable {
 
     private static final Logger ROOT = Logger.getLogger("");
+    private static final Logger ACCESS = Logger.getLogger("dev.paymesh.access");
 
     private final List<LogRecord> records = new CopyOnWriteArrayList<>();
     private final SimpleFormatter formatter = new SimpleFormatter();
@@ -24,6 +28,7 @@ final class CapturedLog extends Handler implements AutoCloseable {
     static CapturedLog open() {
         CapturedLog log = new CapturedLog();
         ROOT.addHandler(log);
+        ACCESS.addHandler(log);
         return log;
     }
 
@@ -68,5 +73,6 @@ final class CapturedLog extends Handler implements AutoCloseable {
     @Override
     public void close() {
         ROOT.removeHandler(this);
+        ACCESS.removeHandler(this);
     }
 }

@@ -4,6 +4,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.helidon.http.HeaderNames;
+import io.helidon.http.HttpException;
 import io.helidon.http.Status;
 import io.helidon.metrics.api.MeterRegistry;
 import io.helidon.webserver.http.HttpRouting;
@@ -38,6 +39,22 @@ public final class ServiceRouting {
                     LOGGER.warning(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
                     res.header(HeaderNames.RETRY_AFTER, retryAfter);
                     JsonResponses.error(res, Status.SERVICE_UNAVAILABLE_503, unavailable.message());
+                })
+                .error(HttpException.class, (req, res, e) -> {
+                    // Helidon's own answer to a request it cannot serve (a bad header, a body that
+                    // ends early, an Accept nothing here produces): its status, in JSON. A 4xx is the
+                    // client's doing, so it is no warning and carries no stack trace.
+                    Status status = e.status();
+                    if (status.code() >= 500) {
+                        LOGGER.log(Level.WARNING, "request failed", e);
+                        JsonResponses.error(res, status, "internal error; see the service log");
+                        return;
+                    }
+                    LOGGER.fine(() -> "request refused with " + status.code() + ": " + e.getMessage()
+                            + (e.getCause() == null ? "" : " (" + e.getCause() + ")"));
+                    e.headers().forEach(res::header);
+                    JsonResponses.error(res, status, e.getMessage() == null || e.getMessage().isBlank()
+                            ? status.reasonPhrase() : e.getMessage());
                 })
                 .error(Exception.class, (req, res, e) -> {
                     LOGGER.log(Level.WARNING, "request failed", e);
