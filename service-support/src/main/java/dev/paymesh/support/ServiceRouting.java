@@ -34,9 +34,10 @@ public final class ServiceRouting {
                 .error(BodyReader.TooLargeException.class,
                         (req, res, e) -> JsonResponses.error(res, Status.REQUEST_ENTITY_TOO_LARGE_413, e.getMessage()))
                 .error(StoreUnavailableException.class, (req, res, e) -> {
-                    // One line without the stack trace: during an outage every request fails the same known way.
+                    // Only at FINE: the database's outage log says when it began and ended (Database),
+                    // and the access log has every request.
                     Throwable cause = e.getCause();
-                    LOGGER.warning(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
+                    LOGGER.fine(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
                     res.header(HeaderNames.RETRY_AFTER, retryAfter);
                     JsonResponses.error(res, Status.SERVICE_UNAVAILABLE_503, unavailable.message());
                 })
