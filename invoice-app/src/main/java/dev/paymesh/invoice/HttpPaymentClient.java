@@ -20,6 +20,7 @@ import io.helidon.webclient.api.HttpClientRequest;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
 
+import dev.paymesh.support.Credentials;
 import dev.paymesh.support.Json;
 
 /** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
@@ -51,10 +52,11 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
     }
 
     private final WebClient client;
+    /** Where payment-provider answers, as messages show it: without credentials. */
     private final String baseUrl;
 
     HttpPaymentClient(Settings settings) {
-        this.baseUrl = settings.url();
+        this.baseUrl = Credentials.masked(settings.url());
         this.client = WebClient.builder()
                 .baseUri(settings.url())
                 .connectTimeout(settings.connectTimeout())

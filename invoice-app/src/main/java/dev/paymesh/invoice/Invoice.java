@@ -7,6 +7,7 @@ import java.util.Objects;
 import jakarta.json.JsonObject;
 
 import dev.paymesh.support.Json;
+import dev.paymesh.support.Money;
 
 /**
  * An invoice. While a payment for it is in flight it is {@link State#PAYING}: still unpaid for
@@ -24,6 +25,8 @@ public record Invoice(String id, BigDecimal value, Currency currency, State stat
         Objects.requireNonNull(value, "value");
         Objects.requireNonNull(currency, "currency");
         Objects.requireNonNull(state, "state");
+        // Written with the currency's minor units, so every store answers the same bytes.
+        value = Money.inMinorUnits(value, currency);
     }
 
     public boolean isPaid() {
@@ -34,7 +37,7 @@ public record Invoice(String id, BigDecimal value, Currency currency, State stat
         return new Invoice(id, value, currency, newState);
     }
 
-    /** The wire shape existing clients read: PascalCase, Value a number with its scale. */
+    /** The wire shape existing clients read: PascalCase, Value a number in the currency's minor units. */
     JsonObject toJson() {
         return Json.object()
                 .add("InvoiceId", id)

@@ -11,7 +11,7 @@ import dev.paymesh.support.ServiceRouting;
  *
  * @param store        where the invoices are
  * @param client       payment-provider
- * @param maxInFlight  payments in flight at once during one pay run
+ * @param maxInFlight  payments in flight at once in this replica, all its pay runs together
  * @param maxBodyBytes the largest request body taken
  * @param registry     where the meters go
  * @param instance     names this replica in the claims its pay runs take

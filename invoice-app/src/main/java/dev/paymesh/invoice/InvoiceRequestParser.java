@@ -15,6 +15,7 @@ import jakarta.json.JsonValue;
 
 import dev.paymesh.support.InvalidRequestException;
 import dev.paymesh.support.Json;
+import dev.paymesh.support.Money;
 
 /** Turns the body of POST /invoices into a new unpaid invoice; every refusal names the field. */
 final class InvoiceRequestParser {
@@ -22,7 +23,6 @@ final class InvoiceRequestParser {
     private static final Set<String> FIELDS = Set.of("InvoiceId", "Value", "Currency");
     // Ids end up in URLs (/invoices/{id}, /payments/{id}), so they stay URL-safe.
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-    private static final int MAX_DECIMALS = 2;
 
     private InvoiceRequestParser() {
     }
@@ -34,7 +34,13 @@ final class InvoiceRequestParser {
                 throw new InvalidRequestException("unknown field '" + key + "'; an invoice has InvoiceId, Value and Currency");
             }
         }
-        return new Invoice(id(json), value(json), currency(json), Invoice.State.UNPAID);
+        String id = id(json);
+        BigDecimal value = value(json);
+        Currency currency = currency(json);
+        if (!Money.fitsMinorUnits(value, currency)) {
+            throw new InvalidRequestException("Value " + Money.tooPrecise(currency));
+        }
+        return new Invoice(id, value, currency, Invoice.State.UNPAID);
     }
 
     private static JsonObject readObject(String body) {
@@ -73,8 +79,9 @@ final class InvoiceRequestParser {
         if (amount.signum() <= 0) {
             throw new InvalidRequestException("Value must be greater than 0");
         }
-        if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
-            throw new InvalidRequestException("Value must have at most 2 decimal places");
+        // The limit payment-provider holds too: an invoice above it could never be paid.
+        if (amount.compareTo(Money.LIMIT) >= 0) {
+            throw new InvalidRequestException("Value must be less than " + Money.LIMIT.toPlainString());
         }
         return amount;
     }

@@ -7,6 +7,7 @@ import java.util.Optional;
 import io.helidon.config.Config;
 import io.helidon.webserver.WebServer;
 
+import dev.paymesh.support.Credentials;
 import dev.paymesh.support.Database;
 import dev.paymesh.support.DatabaseSettings;
 import dev.paymesh.support.Services;
@@ -37,11 +38,17 @@ public final class Main {
                 .map(settings -> Database.open(settings, "invoice", "invoice-app"));
         InvoiceStore store = database.<InvoiceStore>map(db -> new JdbcInvoiceStore(db.dataSource(), payRun.claimLease()))
                 .orElseGet(() -> InMemoryInvoiceStore.seeded(payRun.claimLease(), Clock.systemUTC()));
-        var app = new InvoiceApp(store, client, payRun.maxInFlight(), maxBodyBytes, Services.registry(),
+        // Payments in flight are bounded by what the database pool can serve besides them.
+        int maxInFlight = database.map(db -> payRun.maxInFlightWithin(db.settings().maxPoolSize()))
+                .orElse(payRun.maxInFlight());
+        String inFlight = maxInFlight == payRun.maxInFlight() ? Integer.toString(maxInFlight)
+                : payRun.maxInFlight() + " (" + maxInFlight + " in effect, to leave room in db.pool.max-size="
+                        + database.orElseThrow().settings().maxPoolSize() + " for other requests)";
+        var app = new InvoiceApp(store, client, maxInFlight, maxBodyBytes, Services.registry(),
                 System.getenv().getOrDefault("HOSTNAME", "invoice-app"));
-        return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + provider.url()
+        return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + Credentials.masked(provider.url())
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="
-                + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + payRun.maxInFlight()
+                + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + inFlight
                 + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", max body " + maxBodyBytes
                 + " bytes", List.of(client));
     }

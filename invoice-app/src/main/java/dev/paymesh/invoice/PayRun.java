@@ -87,6 +87,18 @@ final class PayRun {
             }
             return settings;
         }
+
+        /**
+         * The payments one replica keeps in flight when its invoices are in a database pool of this
+         * size. Each payment writes twice, borrowing a connection each time, so more payments than
+         * connections only queue for the pool, and the reads queue behind them until both time out
+         * into 503s and leave invoices claimed. A quarter of the pool (at least one connection) is
+         * kept for everything else; the rest bounds the payments.
+         */
+        int maxInFlightWithin(int poolSize) {
+            int keptForOthers = Math.max(1, poolSize / 4);
+            return Math.max(1, Math.min(maxInFlight, poolSize - keptForOthers));
+        }
     }
 
     private static final String STORE_DOWN = "the invoice database is unavailable; the invoice stays claimed"
@@ -97,14 +109,15 @@ final class PayRun {
 
     private final InvoiceStore store;
     private final PaymentClient client;
-    private final int maxInFlight;
+    /** Payments in flight in this replica, shared by its runs, so two runs at once stay within the pool. */
+    private final Semaphore inFlight;
     private final PaymentMetrics metrics;
     private final String instance;
 
     PayRun(InvoiceStore store, PaymentClient client, int maxInFlight, PaymentMetrics metrics, String instance) {
         this.store = store;
         this.client = client;
-        this.maxInFlight = maxInFlight;
+        this.inFlight = new Semaphore(maxInFlight);
         this.metrics = metrics;
         this.instance = instance;
     }
@@ -114,7 +127,6 @@ final class PayRun {
         // Unique per run, so two runs in one replica never act on each other's claims.
         String owner = instance + "/" + UUID.randomUUID();
         List<InvoiceStore.Claimed> claimed = store.claimUnpaid(owner);
-        Semaphore inFlight = new Semaphore(maxInFlight);
         List<Future<Outcome>> outcomes = new ArrayList<>(claimed.size());
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             for (InvoiceStore.Claimed claim : claimed) {

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Level;
 import java.util.stream.Stream;
 
 import io.helidon.http.Status;
@@ -30,8 +31,11 @@ import org.junit.jupiter.api.Test;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsInAnyOrder;
 import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.lessThan;
+import static org.hamcrest.Matchers.lessThanOrEqualTo;
+import static org.hamcrest.Matchers.startsWith;
 
 /**
  * The database goes away under a running replica and comes back on the same port with the same
@@ -178,6 +182,50 @@ class DatabaseOutageTest {
         assertThat(paid.entity(), paid.status(), is(Status.OK_200));
         assertThat(paid.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
         assertThat(TestApps.create(client, "BACK1", "5"), is(Status.CREATED_201));
+    }
+
+    @Test
+    void anOutageIsLoggedWhenItBeginsAndWhenItEndsNotOncePerRequest() throws Exception {
+        String url = newDatabase();
+        WebClient client = startReplica(url, Map.of());
+        awaitStatus(client, READY, Status.OK_200, Duration.ofSeconds(5));
+        int requests = 12;
+        long outageStarted;
+        long outageEnded;
+        List<String> warnings;
+        List<String> paymeshLines;
+        try (CapturedLog log = CapturedLog.open()) {
+            stopPostgres();
+            outageStarted = System.nanoTime();
+            for (int i = 0; i < requests; i++) {
+                var response = i % 2 == 0 ? client.get("/invoices/I1").request(String.class) : TestApps.pay(client);
+                assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
+            }
+            startPostgres();
+            outageEnded = System.nanoTime();
+            awaitStatus(client, READY, Status.OK_200, Duration.ofSeconds(15));
+            assertThat(client.get("/invoices/I1").request(String.class).status(), is(Status.OK_200));
+            warnings = log.records("dev.paymesh", Level.WARNING).stream().map(log::message).toList();
+            paymeshLines = log.records("dev.paymesh.support", Level.INFO).stream().map(log::message).toList();
+            assertThat("every request is in the access log", log.records("dev.paymesh.access", Level.INFO).stream()
+                    .map(log::message).filter(line -> line.contains(" 503 ") && !line.contains(" /observe/")).count(),
+                    is((long) requests));
+        }
+        assertThat(warnings.getFirst(), startsWith("the invoice database is unavailable ("));
+        // At most one count per interval after the first line; the outage here lasts well under a minute.
+        long intervals = Duration.ofNanos(outageEnded - outageStarted).dividedBy(Duration.ofSeconds(30));
+        assertThat(warnings.toString(), (long) warnings.size(), is(lessThanOrEqualTo(1 + intervals)));
+        for (String later : warnings.subList(1, warnings.size())) {
+            assertThat(later, startsWith("the invoice database is still unavailable, for "));
+        }
+        List<String> back = paymeshLines.stream().filter(line -> line.contains(" is back after ")).toList();
+        assertThat(paymeshLines.toString(), back.size(), is(1));
+        var backLine = java.util.regex.Pattern.compile("the invoice database is back after \\d+ s; (\\d+) attempts to"
+                + " reach it failed meanwhile").matcher(back.getFirst());
+        assertThat(back.getFirst(), backLine.matches(), is(true));
+        long failedAttempts = Long.parseLong(backLine.group(1));
+        // The first request may be handed a connection the pool has not re-checked yet: it fails uncounted.
+        assertThat("the requests that failed are counted", failedAttempts, is(greaterThanOrEqualTo((long) requests - 1)));
     }
 
     @Test

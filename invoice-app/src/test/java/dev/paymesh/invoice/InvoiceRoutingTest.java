@@ -315,6 +315,23 @@ class InvoiceRoutingTest {
         assertThat(duplicate.status(), is(Status.CONFLICT_409));
     }
 
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "1E+3|EUR|1000.00",
+            "12.1500000|EUR|12.15",
+            "1500.00|JPY|1500",
+            "1.125|KWD|1.125",
+            "7|XAU|7.00"})
+    void createsAnInvoiceInItsCurrencysMinorUnits(String value, String currency, String answered) {
+        var response = client.post("/invoices").submit("{\"InvoiceId\":\"M-" + currency + "\",\"Value\":" + value
+                + ",\"Currency\":\"" + currency + "\"}", String.class);
+        String expected = "{\"InvoiceId\":\"M-" + currency + "\",\"Value\":" + answered + ",\"Currency\":\""
+                + currency + "\",\"IsPaid\":false}";
+        assertThat(response.status(), is(Status.CREATED_201));
+        assertThat(response.entity(), is(expected));
+        assertThat(client.get("/invoices/M-" + currency).request(String.class).entity(), is(expected));
+    }
+
     @Test
     void createsAnInvoiceWithAGeneratedId() {
         var response = client.post("/invoices").submit("{\"Value\":3,\"Currency\":\"GBP\"}", String.class);
@@ -330,6 +347,11 @@ class InvoiceRoutingTest {
             "{\"Value\":\"12\",\"Currency\":\"EUR\"}|Value must be a JSON number",
             "{\"Value\":-1,\"Currency\":\"EUR\"}|Value must be greater than 0",
             "{\"Value\":1.001,\"Currency\":\"EUR\"}|Value must have at most 2 decimal places",
+            "{\"Value\":12.155,\"Currency\":\"EUR\"}|Value must have at most 2 decimal places for EUR",
+            "{\"Value\":1.5,\"Currency\":\"JPY\"}|Value must be a whole number of JPY, which has no minor unit",
+            "{\"Value\":1.0005,\"Currency\":\"KWD\"}|Value must have at most 3 decimal places for KWD",
+            "{\"Value\":1000000000000000,\"Currency\":\"EUR\"}|Value must be less than 1000000000000000",
+            "{\"Value\":1E+15,\"Currency\":\"JPY\"}|Value must be less than 1000000000000000",
             "{\"Value\":1}|Currency is required",
             "{\"Value\":1,\"Currency\":\"EURO\"}|Currency must be an ISO 4217 code",
             "{\"Value\":1,\"Currency\":5}|Currency must be an ISO 4217 code",

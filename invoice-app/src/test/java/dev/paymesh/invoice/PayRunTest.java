@@ -100,4 +100,15 @@ class PayRunTest {
                 .filter(claim -> claim.invoice().id().equals("I2")).findFirst();
         assertThat(i2.orElseThrow().outcomeUnknown(), is(true));
     }
+
+    @Test
+    void paymentsInFlightLeaveAQuarterOfThePoolToOtherRequests() {
+        PayRun.Settings defaults = new PayRun.Settings(32, Duration.ofSeconds(60));
+        assertThat(defaults.maxInFlightWithin(10), is(8));
+        assertThat(defaults.maxInFlightWithin(5), is(4));
+        assertThat(defaults.maxInFlightWithin(2), is(1));
+        assertThat("a pool of one still pays", defaults.maxInFlightWithin(1), is(1));
+        assertThat("a large pool leaves the setting as it is", defaults.maxInFlightWithin(100), is(32));
+        assertThat(new PayRun.Settings(3, Duration.ofSeconds(60)).maxInFlightWithin(10), is(3));
+    }
 }

@@ -14,6 +14,7 @@ import jakarta.json.stream.JsonParsingException;
 
 import dev.paymesh.support.InvalidRequestException;
 import dev.paymesh.support.Json;
+import dev.paymesh.support.Money;
 
 /**
  * Turns a request body into a {@link Payment}. The messages of the first four failures are the
@@ -27,10 +28,8 @@ final class PaymentRequestParser {
     static final String NO_VALUE = "could not retrieve payment value";
     static final String NO_CURRENCY = "could not retrieve payment currency";
 
-    private static final int MAX_DECIMALS = 2;
     // The limits of the payments table, checked here so that both stores refuse the same requests.
     static final int MAX_ID_LENGTH = 255;
-    private static final BigDecimal VALUE_LIMIT = new BigDecimal("1000000000000000");
 
     private PaymentRequestParser() {
     }
@@ -40,6 +39,9 @@ final class PaymentRequestParser {
         String id = id(text(json, "id", NO_ID));
         BigDecimal value = amount(json);
         Currency currency = currency(text(json, "currency", NO_CURRENCY));
+        if (!Money.fitsMinorUnits(value, currency)) {
+            throw new InvalidRequestException("payment value " + Money.tooPrecise(currency));
+        }
         return new Payment(id, value, currency);
     }
 
@@ -106,11 +108,8 @@ final class PaymentRequestParser {
         if (amount.signum() < 0) {
             throw new InvalidRequestException("payment value must be positive");
         }
-        if (amount.stripTrailingZeros().scale() > MAX_DECIMALS) {
-            throw new InvalidRequestException("payment value must have at most 2 decimal places");
-        }
-        if (amount.compareTo(VALUE_LIMIT) >= 0) {
-            throw new InvalidRequestException("payment value must be less than " + VALUE_LIMIT.toPlainString());
+        if (amount.compareTo(Money.LIMIT) >= 0) {
+            throw new InvalidRequestException("payment value must be less than " + Money.LIMIT.toPlainString());
         }
         return amount;
     }

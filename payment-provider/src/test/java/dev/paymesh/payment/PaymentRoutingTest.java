@@ -81,6 +81,10 @@ class PaymentRoutingTest {
             "{\"id\":\"I1\",\"value\":-1,\"currency\":\"EUR\"}|payment value must be positive",
             "{\"id\":\"I1\",\"value\":\"12\",\"currency\":\"EUR\"}|payment value must be a JSON number",
             "{\"id\":\"I1\",\"value\":1.234,\"currency\":\"EUR\"}|payment value must have at most 2 decimal places",
+            "{\"id\":\"I1\",\"value\":12.155,\"currency\":\"EUR\"}|payment value must have at most 2 decimal places for EUR",
+            "{\"id\":\"I1\",\"value\":1.5,\"currency\":\"JPY\"}|payment value must be a whole number of JPY",
+            "{\"id\":\"I1\",\"value\":1.0005,\"currency\":\"KWD\"}|payment value must have at most 3 decimal places for KWD",
+            "{\"id\":\"I1\",\"value\":1E+15,\"currency\":\"EUR\"}|payment value must be less than 1000000000000000",
             "{\"id\":\"I1\",\"value\":1,\"currency\":\"EURO\"}|payment currency must be an ISO 4217 code",
             "{\"id\":\"I1\",\"value\":1,\"currency\":\"XYZ\"}|payment currency must be an ISO 4217 code",
             "{\"id\":7,\"value\":1,\"currency\":\"EUR\"}|payment id must be a JSON string"})
@@ -119,7 +123,24 @@ class PaymentRoutingTest {
         assertThat(otherValue.entity(), containsString("C1"));
         assertThat(pay("{\"id\":\"C1\",\"value\":5,\"currency\":\"GBP\"}").status(), is(Status.CONFLICT_409));
         var recorded = client.get("/payments/C1").request(String.class);
-        assertThat(recorded.entity(), is("{\"id\":\"C1\",\"value\":5,\"currency\":\"EUR\"}"));
+        assertThat(recorded.entity(), is("{\"id\":\"C1\",\"value\":5.00,\"currency\":\"EUR\"}"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "M1|1E+3|EUR|1000.00",
+            "M2|12.1500000|EUR|12.15",
+            "M3|1500.00|JPY|1500",
+            "M4|1.125|KWD|1.125",
+            "M5|7|XAU|7.00"})
+    void anAmountIsRecordedInItsCurrencysMinorUnits(String id, String value, String currency, String recorded) {
+        var paid = pay("{\"id\":\"" + id + "\",\"value\":" + value + ",\"currency\":\"" + currency + "\"}");
+        assertThat(paid.entity(), paid.status(), is(Status.OK_200));
+        assertThat(client.get("/payments/" + id).request(String.class).entity(),
+                is("{\"id\":\"" + id + "\",\"value\":" + recorded + ",\"currency\":\"" + currency + "\"}"));
+        // The same amount at another scale is the same payment, not a conflict.
+        assertThat(pay("{\"id\":\"" + id + "\",\"value\":" + recorded + ",\"currency\":\"" + currency + "\"}").status(),
+                is(Status.OK_200));
     }
 
     @Test

@@ -55,9 +55,21 @@ abstract class PaymentStoreContract {
     }
 
     @Test
-    void wholeAmountKeepsItsScale() {
-        store.record(payment("A2", "5", GBP));
-        assertThat(store.find("A2").orElseThrow().value().toPlainString(), is("5"));
+    void everyAmountIsAnsweredInItsCurrencysMinorUnitsWhateverScaleItCameWith() {
+        // One expected answer for every store: the in-memory one and PostgreSQL give the same bytes.
+        Map<String, String> answers = Map.of(
+                "{\"id\":\"A2\",\"value\":5,\"currency\":\"GBP\"}", "{\"id\":\"A2\",\"value\":5.00,\"currency\":\"GBP\"}",
+                "{\"id\":\"A3\",\"value\":1E+3,\"currency\":\"EUR\"}", "{\"id\":\"A3\",\"value\":1000.00,\"currency\":\"EUR\"}",
+                "{\"id\":\"A4\",\"value\":12.1500000,\"currency\":\"EUR\"}", "{\"id\":\"A4\",\"value\":12.15,\"currency\":\"EUR\"}",
+                "{\"id\":\"A5\",\"value\":1500.00,\"currency\":\"JPY\"}", "{\"id\":\"A5\",\"value\":1500,\"currency\":\"JPY\"}",
+                "{\"id\":\"A6\",\"value\":1.125,\"currency\":\"KWD\"}", "{\"id\":\"A6\",\"value\":1.125,\"currency\":\"KWD\"}",
+                "{\"id\":\"A7\",\"value\":999999999999999.99,\"currency\":\"EUR\"}",
+                "{\"id\":\"A7\",\"value\":999999999999999.99,\"currency\":\"EUR\"}");
+        answers.forEach((request, answer) -> {
+            Payment payment = PaymentRequestParser.parse(request);
+            assertThat(request, store.record(payment), is(PaymentStore.Outcome.RECORDED));
+            assertThat(PaymentService.toJson(store.find(payment.id()).orElseThrow()).toString(), is(answer));
+        });
     }
 
     @Test
@@ -90,7 +102,7 @@ abstract class PaymentStoreContract {
         assertThat(store.record(payment("E1", "1", EUR)), is(PaymentStore.Outcome.RECORDED));
         assertThat(store.record(payment("e1", "2", EUR)), is(PaymentStore.Outcome.RECORDED));
         assertThat(store.record(payment("E1 ", "3", EUR)), is(PaymentStore.Outcome.RECORDED));
-        assertThat(store.find("e1").orElseThrow().value().toPlainString(), is("2"));
+        assertThat(store.find("e1").orElseThrow().value().toPlainString(), is("2.00"));
     }
 
     @Test

@@ -2,9 +2,10 @@ package dev.paymesh.support;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
+import io.helidon.http.BadRequestException;
+import io.helidon.http.RequestException;
 import io.helidon.webserver.http.ServerRequest;
 
 /** Reads a request body as text, refusing one larger than the limit before it is buffered. */
@@ -25,14 +26,19 @@ public final class BodyReader {
         if (declared > limit) {
             throw new TooLargeException(limit);
         }
+        byte[] bytes;
         try (InputStream in = request.content().inputStream()) {
-            byte[] bytes = in.readNBytes(limit + 1);
-            if (bytes.length > limit) {
-                throw new TooLargeException(limit);
-            }
-            return new String(bytes, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            bytes = in.readNBytes(limit + 1);
+        } catch (RequestException e) {
+            throw e; // Helidon answers these itself (a body over server.max-payload-size: 413)
+        } catch (IOException | RuntimeException e) {
+            // A client gone before its body ended, or a body not framed as its headers say (a bad
+            // chunk size): the request is at fault, not the service.
+            throw new BadRequestException("the request body could not be read to its end", e);
         }
+        if (bytes.length > limit) {
+            throw new TooLargeException(limit);
+        }
+        return new String(bytes, StandardCharsets.UTF_8);
     }
 }

@@ -24,10 +24,13 @@ public final class Database implements AutoCloseable {
 
     private final DatabaseSettings settings;
     private final HikariDataSource pool;
+    /** The pool as the stores and the readiness check use it: an outage is logged once, not per request. */
+    private final DataSource watched;
 
-    private Database(DatabaseSettings settings, HikariDataSource pool) {
+    private Database(DatabaseSettings settings, HikariDataSource pool, String name) {
         this.settings = settings;
         this.pool = pool;
+        this.watched = new OutageLog("the " + name + " database", System::nanoTime).watch(pool);
     }
 
     /**
@@ -104,7 +107,7 @@ public final class Database implements AutoCloseable {
             throw new StartupException("database migration failed for the " + name + " database (" + settings
                     + "): " + rootMessage(e), e);
         }
-        return new Database(settings, pool);
+        return new Database(settings, pool, name);
     }
 
     private static HikariConfig poolConfig(DatabaseSettings settings, String name, String application) {
@@ -128,7 +131,7 @@ public final class Database implements AutoCloseable {
     }
 
     public DataSource dataSource() {
-        return pool;
+        return watched;
     }
 
     public DatabaseSettings settings() {
@@ -137,7 +140,7 @@ public final class Database implements AutoCloseable {
 
     /** Ready while a pooled connection answers within {@code db.health-timeout-millis}. */
     public HealthCheck readinessCheck() {
-        return new DatabaseReadinessCheck(pool, settings.healthTimeout());
+        return new DatabaseReadinessCheck(watched, settings.healthTimeout());
     }
 
     public boolean isClosed() {

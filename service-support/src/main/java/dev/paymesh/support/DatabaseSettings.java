@@ -40,12 +40,17 @@ public record DatabaseSettings(String url, String user, String password, int max
         }
     }
 
-    /** The settings under the node, or empty when it names no database URL. */
+    /**
+     * The settings under the node, or empty when it names no database URL. A {@code user:password@}
+     * written into the URL is taken out of it and used as the user and password, over
+     * {@code db.user} and {@code db.password}, as the driver does with {@code ?user=&password=}.
+     */
     public static Optional<DatabaseSettings> from(Config db) {
         return db.get("url").asString().map(String::strip).filter(url -> !url.isEmpty())
-                .map(url -> new DatabaseSettings(url,
-                        db.get("user").asString().orElse(null),
-                        db.get("password").asString().orElse(null),
+                .map(url -> Credentials.userInfo(url).orElse(new Credentials.UserInfo(url, null, null)))
+                .map(split -> new DatabaseSettings(split.url(),
+                        split.user() != null ? split.user() : db.get("user").asString().orElse(null),
+                        split.password() != null ? split.password() : db.get("password").asString().orElse(null),
                         db.get("pool.max-size").asInt().get(),
                         Duration.ofMillis(db.get("pool.connection-timeout-millis").asLong().get()),
                         Duration.ofSeconds(db.get("socket-timeout-seconds").asLong().get()),
@@ -55,7 +60,7 @@ public record DatabaseSettings(String url, String user, String password, int max
 
     /** The URL with any password written into it masked: safe to log. */
     public String safeUrl() {
-        return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+        return Credentials.masked(url);
     }
 
     @Override

@@ -4,6 +4,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.helidon.http.HeaderNames;
+import io.helidon.http.HttpException;
 import io.helidon.http.Status;
 import io.helidon.metrics.api.MeterRegistry;
 import io.helidon.webserver.http.HttpRouting;
@@ -33,11 +34,28 @@ public final class ServiceRouting {
                 .error(BodyReader.TooLargeException.class,
                         (req, res, e) -> JsonResponses.error(res, Status.REQUEST_ENTITY_TOO_LARGE_413, e.getMessage()))
                 .error(StoreUnavailableException.class, (req, res, e) -> {
-                    // One line without the stack trace: during an outage every request fails the same known way.
+                    // Only at FINE: the database's outage log says when it began and ended (Database),
+                    // and the access log has every request.
                     Throwable cause = e.getCause();
-                    LOGGER.warning(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
+                    LOGGER.fine(() -> e.getMessage() + (cause == null ? "" : ": " + cause.getMessage()));
                     res.header(HeaderNames.RETRY_AFTER, retryAfter);
                     JsonResponses.error(res, Status.SERVICE_UNAVAILABLE_503, unavailable.message());
+                })
+                .error(HttpException.class, (req, res, e) -> {
+                    // Helidon's own answer to a request it cannot serve (a bad header, a body that
+                    // ends early, an Accept nothing here produces): its status, in JSON. A 4xx is the
+                    // client's doing, so it is no warning and carries no stack trace.
+                    Status status = e.status();
+                    if (status.code() >= 500) {
+                        LOGGER.log(Level.WARNING, "request failed", e);
+                        JsonResponses.error(res, status, "internal error; see the service log");
+                        return;
+                    }
+                    LOGGER.fine(() -> "request refused with " + status.code() + ": " + e.getMessage()
+                            + (e.getCause() == null ? "" : " (" + e.getCause() + ")"));
+                    e.headers().forEach(res::header);
+                    JsonResponses.error(res, status, e.getMessage() == null || e.getMessage().isBlank()
+                            ? status.reasonPhrase() : e.getMessage());
                 })
                 .error(Exception.class, (req, res, e) -> {
                     LOGGER.log(Level.WARNING, "request failed", e);

@@ -119,6 +119,37 @@ class PayFlowSystemTest {
                 is("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
     }
 
+    private Status create(String id, String value, String currency) {
+        return invoices.post("/invoices").contentType(MediaTypes.APPLICATION_JSON)
+                .submit("{\"InvoiceId\":\"" + id + "\",\"Value\":" + value + ",\"Currency\":\"" + currency + "\"}",
+                        String.class)
+                .status();
+    }
+
+    @Test
+    void whatInvoiceAppTakesPaymentProviderTakesAndBothAnswerTheSameAmount() {
+        // One limit on both sides: the largest invoice invoice-app takes is paid, the next is refused at once.
+        assertThat(create("M1", "999999999999999.99", "EUR"), is(Status.CREATED_201));
+        assertThat(create("M2", "1E+15", "EUR"), is(Status.BAD_REQUEST_400));
+        // One rule for minor units on both sides: held and sent as the currency writes it.
+        assertThat(create("M3", "1E+3", "EUR"), is(Status.CREATED_201));
+        assertThat(create("M4", "1500.00", "JPY"), is(Status.CREATED_201));
+        assertThat(create("M5", "1.1250", "KWD"), is(Status.CREATED_201));
+        assertThat(create("M6", "1.5", "JPY"), is(Status.BAD_REQUEST_400));
+
+        var response = pay();
+        assertThat(response.entity(), response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\",\"M1\",\"M3\",\"M4\",\"M5\"],\"failed\":[]}"));
+        for (var expected : Map.of("M1", "999999999999999.99,\"Currency\":\"EUR\"", "M3", "1000.00,\"Currency\":\"EUR\"",
+                "M4", "1500,\"Currency\":\"JPY\"", "M5", "1.125,\"Currency\":\"KWD\"").entrySet()) {
+            String id = expected.getKey();
+            String amount = expected.getValue();
+            assertThat(invoice(id), is("{\"InvoiceId\":\"" + id + "\",\"Value\":" + amount + ",\"IsPaid\":true}"));
+            assertThat(payments.get("/payments/" + id).request(String.class).entity(),
+                    is("{\"id\":\"" + id + "\",\"value\":" + amount.replace("\"Currency\"", "\"currency\"") + "}"));
+        }
+    }
+
     @Test
     void aProviderThatIsDownLeavesEverythingUnpaidAndALaterRunFinishes() throws IOException {
         proxy.close();
