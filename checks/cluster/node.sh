@@ -91,10 +91,19 @@ remove_node_leftovers() {
   while read -r mount; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null
   done < <(grep -o " /tmp/paymesh-cluster\.[^ ]*" /proc/self/mounts | sort -r)
-  local id
+  # The results of every sandbox on our network, including those of sandboxes the kubelet was
+  # still tearing down when it stopped (containerd no longer lists them). The network's name is
+  # ours alone, and a sandbox's loopback result carries the same id.
+  local id result
+  for result in "$CNI_RESULTS/$CNI_NETWORK"-*-eth0; do
+    [[ -e "$result" ]] || continue
+    id=${result#"$CNI_RESULTS/$CNI_NETWORK"-}
+    sandbox_ids+=("${id%-eth0}")
+  done
   for id in ${sandbox_ids[@]+"${sandbox_ids[@]}"}; do
     rm -f "$CNI_RESULTS/$CNI_NETWORK-$id-eth0" "$CNI_RESULTS/cni-loopback-$id-lo"
   done
+  rm -f "$CNI_RESULTS/$CNI_NETWORK"-*
   sandbox_ids=()
   for hierarchy in /sys/fs/cgroup/*/; do
     [[ -d "$hierarchy$CGROUP_ROOT" ]] || continue
