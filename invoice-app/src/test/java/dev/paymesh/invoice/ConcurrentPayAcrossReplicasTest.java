@@ -2,7 +2,6 @@ package dev.paymesh.invoice;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -11,7 +10,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -61,18 +59,6 @@ class ConcurrentPayAcrossReplicasTest {
         return clients;
     }
 
-    private static Map<String, Integer> statesIn(TestPostgres.Database database) throws SQLException {
-        Map<String, Integer> states = new TreeMap<>();
-        try (Connection connection = database.admin().getConnection();
-             Statement statement = connection.createStatement();
-             ResultSet rows = statement.executeQuery("SELECT state, count(*) FROM invoice GROUP BY state")) {
-            while (rows.next()) {
-                states.put(rows.getString(1), rows.getInt(2));
-            }
-        }
-        return states;
-    }
-
     @Test
     void replicasPayingWhileInvoicesArriveSendEachInvoiceOnce() throws Exception {
         TestPostgres.Database database = TestPostgres.newDatabase();
@@ -118,7 +104,7 @@ class ConcurrentPayAcrossReplicasTest {
         assertThat(statuses.toString(), statuses.stream().allMatch(status -> status == Status.OK_200), is(true));
         assertThat("an invoice was reported paid twice", new HashSet<>(paid).size(), is(paid.size()));
         assertThat("an invoice was never paid", paid.size(), is(all));
-        assertThat(statesIn(database), is(Map.of("PAID", all)));
+        assertThat(database.invoiceStates(), is(Map.of("PAID", all)));
         assertThat(provider.allPosts().size(), is(all));
         provider.allPosts().forEach((id, posts) -> assertThat(id + " posted", posts.get(), is(1)));
         assertThat("the replicas shared the work", replicasThatPaid.size(), greaterThanOrEqualTo(2));
@@ -195,7 +181,7 @@ class ConcurrentPayAcrossReplicasTest {
 
         assertThat("an invoice was reported paid twice", new HashSet<>(paid).size(), is(paid.size()));
         assertThat(paid.size(), is(23));
-        assertThat(statesIn(database), is(Map.of("PAID", 23)));
+        assertThat(database.invoiceStates(), is(Map.of("PAID", 23)));
         for (int i = 0; i < 20; i++) {
             String id = "D" + i;
             assertThat(id + " sent", provider.posts(id), is(1));
@@ -232,7 +218,7 @@ class ConcurrentPayAcrossReplicasTest {
             assertThat(response.entity(), response.status(), is(Status.OK_200));
             assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
         }
-        assertThat(statesIn(database), is(Map.of("PAID", 3)));
+        assertThat(database.invoiceStates(), is(Map.of("PAID", 3)));
         assertThat(connectionsOfTheService(database), is(0));
     }
 }

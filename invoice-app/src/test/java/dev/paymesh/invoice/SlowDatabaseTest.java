@@ -1,12 +1,10 @@
 package dev.paymesh.invoice;
 
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -31,19 +29,6 @@ class SlowDatabaseTest {
     private static final int INVOICES = 60;
     /** Each way, so every statement takes at least twice this. */
     private static final Duration LATENCY = Duration.ofMillis(50);
-
-    /** How many invoices are in each state, as the database holds them. */
-    private static Map<String, Integer> states(TestPostgres.Database database) throws Exception {
-        Map<String, Integer> states = new TreeMap<>();
-        try (Connection connection = database.admin().getConnection();
-             Statement statement = connection.createStatement();
-             ResultSet rows = statement.executeQuery("SELECT state, count(*) FROM invoice GROUP BY state")) {
-            while (rows.next()) {
-                states.put(rows.getString(1), rows.getInt(2));
-            }
-        }
-        return states;
-    }
 
     @Test
     void aPayRunOnASlowDatabasePaysEverythingWhileReadsAreServed() throws Exception {
@@ -83,7 +68,7 @@ class SlowDatabaseTest {
             } finally {
                 replica.stop();
             }
-            assertThat("nothing stays claimed", states(database), is(Map.of("PAID", INVOICES + 3)));
+            assertThat("nothing stays claimed", database.invoiceStates(), is(Map.of("PAID", INVOICES + 3)));
             assertThat(provider.allPosts().size(), is(INVOICES + 3));
         }
     }

@@ -5,9 +5,12 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
@@ -30,6 +33,19 @@ final class TestPostgres {
     record Database(String name, String url) {
         DataSource admin() {
             return superuser(url);
+        }
+
+        /** How many invoices are in each state, as the database holds them. */
+        Map<String, Integer> invoiceStates() throws SQLException {
+            Map<String, Integer> states = new TreeMap<>();
+            try (Connection connection = admin().getConnection();
+                 Statement statement = connection.createStatement();
+                 ResultSet rows = statement.executeQuery("SELECT state, count(*) FROM invoice GROUP BY state")) {
+                while (rows.next()) {
+                    states.put(rows.getString(1), rows.getInt(2));
+                }
+            }
+            return states;
         }
     }
 
