@@ -89,16 +89,32 @@ class PaymentServerTest {
         client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":1,\"currency\":\"EUR\"}", String.class);
         client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":1,\"currency\":\"EUR\"}", String.class);
         client.post("/payments/pay").submit("{\"id\":\"M1\",\"value\":2,\"currency\":\"EUR\"}", String.class);
-        var response = client.get("/observe/metrics").request(String.class);
-        assertThat(response.status(), is(Status.OK_200));
-        String after = response.entity();
         String payRoute = "route=\"/payments/pay\"";
+        String after = metricsOnceCounted(before, "http_requests_seconds_count", payRoute, 3);
         assertThat(sum(after, "http_requests_seconds_count", payRoute)
                 - sum(before, "http_requests_seconds_count", payRoute), is(3.0));
         for (var expected : Map.of("recorded", 1.0, "already_recorded", 1.0, "conflict", 1.0).entrySet()) {
             String outcome = "outcome=\"" + expected.getKey() + "\"";
             assertThat(expected.getKey(), sum(after, "payments_total", outcome) - sum(before, "payments_total", outcome),
                     is(expected.getValue()));
+        }
+    }
+
+    /**
+     * The metrics once {@code name} has moved by {@code expected} since {@code before}, or after
+     * ten seconds. A request's timer is recorded after its answer has gone out, so the client can
+     * ask for the metrics before the server has counted the request it just answered.
+     */
+    private String metricsOnceCounted(String before, String name, String label, double expected) {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (true) {
+            var response = client.get("/observe/metrics").request(String.class);
+            assertThat(response.status(), is(Status.OK_200));
+            String metrics = response.entity();
+            if (sum(metrics, name, label) - sum(before, name, label) >= expected || System.nanoTime() > deadline) {
+                return metrics;
+            }
+            Thread.onSpinWait();
         }
     }
 
