@@ -2,6 +2,7 @@ package dev.paymesh.invoice;
 
 import java.util.Optional;
 
+import io.helidon.common.uri.UriQuery;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.Handler;
@@ -41,7 +42,10 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
     }
 
     private void list(ServerRequest request, ServerResponse response) {
-        Optional<Boolean> paid = request.query().first("paid").asOptional().map(InvoiceService::paidFilter);
+        // query().first(..) converts through Helidon's global mappers, which Helidon 4.4 looks up in
+        // its service registry on every call: half of this handler's time under load.
+        UriQuery query = request.query();
+        Optional<Boolean> paid = query.contains("paid") ? Optional.of(paidFilter(query.get("paid"))) : Optional.empty();
         JsonArrayBuilder array = Json.array();
         store.list(paid).forEach(invoice -> array.add(invoice.toJson()));
         JsonResponses.send(response, Status.OK_200, array.build());

@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 import io.helidon.http.BadRequestException;
+import io.helidon.http.HeaderNames;
 import io.helidon.http.RequestException;
 import io.helidon.webserver.http.ServerRequest;
 
@@ -22,7 +23,7 @@ public final class BodyReader {
     }
 
     public static String read(ServerRequest request, int limit) {
-        long declared = request.headers().contentLength().orElse(-1L);
+        long declared = declaredLength(request);
         if (declared > limit) {
             throw new TooLargeException(limit);
         }
@@ -40,5 +41,22 @@ public final class BodyReader {
             throw new TooLargeException(limit);
         }
         return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The Content-Length, or -1 without one. Read as text: {@code headers().contentLength()} converts
+     * through Helidon's global mappers, which Helidon 4.4 looks up in its service registry on every
+     * call. Helidon has already refused a request whose Content-Length is not a number.
+     */
+    private static long declaredLength(ServerRequest request) {
+        String value = request.headers().first(HeaderNames.CONTENT_LENGTH).orElse(null);
+        if (value == null) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 }
