@@ -4,8 +4,6 @@ import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
@@ -24,7 +22,6 @@ import io.helidon.webserver.http.RoutingResponse;
  */
 final class RequestLog implements Filter {
 
-    private static final Logger LOGGER = Logger.getLogger("dev.paymesh.access");
     private static final HeaderName REQUEST_ID = HeaderNames.create("x-request-id");
     /** Where Helidon's observe feature puts health and metrics (its default endpoint). */
     private static final String OBSERVE = "/observe";
@@ -48,10 +45,7 @@ final class RequestLog implements Filter {
             int status = response.status().code();
             timer(method, route(request), status).record(nanos, TimeUnit.NANOSECONDS);
             String requestId = request.headers().first(REQUEST_ID).orElse("-");
-            if (LOGGER.isLoggable(Level.INFO)) {
-                LOGGER.info(Instant.now() + " " + method + " " + path + " " + status + " "
-                        + (nanos / 1_000) / 1000.0 + "ms request-id=" + requestId);
-            }
+            AccessLog.log(Instant.now(), method, path, status, nanos, requestId);
         }
     }
 
