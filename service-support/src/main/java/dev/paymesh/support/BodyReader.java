@@ -29,7 +29,7 @@ public final class BodyReader {
         }
         byte[] bytes;
         try (InputStream in = request.content().inputStream()) {
-            bytes = in.readNBytes(limit + 1);
+            bytes = declared >= 0 ? readDeclared(in, (int) declared) : in.readNBytes(limit + 1);
         } catch (RequestException e) {
             throw e; // Helidon answers these itself (a body over server.max-payload-size: 413)
         } catch (IOException | RuntimeException e) {
@@ -41,6 +41,19 @@ public final class BodyReader {
             throw new TooLargeException(limit);
         }
         return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A body of a known length, read straight into an array of that size: one copy, where
+     * readNBytes(limit + 1) fills 16 KiB buffers and copies them twice more.
+     */
+    private static byte[] readDeclared(InputStream in, int length) throws IOException {
+        byte[] bytes = new byte[length];
+        int read = in.readNBytes(bytes, 0, length);
+        if (read < length || in.read() != -1) {
+            throw new IOException("the body has " + (read < length ? "fewer" : "more") + " bytes than its Content-Length");
+        }
+        return bytes;
     }
 
     /**
