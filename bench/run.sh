@@ -2,9 +2,13 @@
 # Measures both services on 127.0.0.1: start-up time, memory, throughput and latency under wrk,
 # and the wall time of a pay run over 10,000 unpaid invoices, with the in-memory stores and with
 # each service on its own PostgreSQL database (one local PostgreSQL 17.5 server, the build that
-# the Java tests use, listening on 127.0.0.1). Prints a table at the end.
-#   bench/run.sh               build, then measure
+# the Java tests use, listening on 127.0.0.1). The load is measured against a baseline in the same
+# run: bare Helidon routes answering the same bytes (bench/baseline), with the same wrk settings,
+# and every endpoint is printed also as a ratio to it. Prints a table at the end.
+#   bench/run.sh               build, then measure everything
 #   bench/run.sh --no-build    measure the jars already in */target
+#   bench/run.sh --load-only   only the baseline and the services under wrk, with RSS after load
+#                              (combines with --no-build)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,10 +23,15 @@ readonly READY_TIMEOUT_SECONDS=30
 readonly POSTGRES_PORT=15432
 readonly POSTGRES_VERSION=17.5.0
 readonly POSTGRES_USER_NAME=bench
+readonly BASELINE_PORT=18080
+# The flags of the image's entry point (Dockerfile) under the manifests' 512Mi memory limit: the
+# JVM sizes its heap from MaxRAM as it would from the container's cgroup limit.
+readonly JVM_FLAGS=(-XX:MaxRAM=512m -XX:MaxRAMPercentage=50 -XX:+ExitOnOutOfMemoryError)
 
 declare -A results=()
 declare -A db_urls=()
 pids=()
+postgres_pid=""
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -43,8 +52,13 @@ await_exit() {
 stop_all() {
   local pid
   for pid in "${pids[@]}"; do
-    # SIGINT is PostgreSQL's fast shutdown; the JVMs treat it like SIGTERM.
-    kill -INT "$pid" 2>/dev/null || true
+    # SIGINT is PostgreSQL's fast shutdown. The JVMs get SIGTERM: a process started in the
+    # background by a shell without job control ignores SIGINT, and the JVM keeps it ignored.
+    if [[ "$pid" == "$postgres_pid" ]]; then
+      kill -INT "$pid" 2>/dev/null || true
+    else
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
     await_exit "$pid"
   done
   pids=()
@@ -70,7 +84,7 @@ require_tools() {
 
 build() {
   log "building the jars"
-  (cd "$ROOT" && ./mvnw -q -B -ntp -DskipTests package)
+  (cd "$ROOT" && ./mvnw -q -B -ntp -DskipTests package && ./mvnw -q -B -ntp -f bench/baseline/pom.xml -DskipTests package)
 }
 
 now_millis() { date +%s%3N; }
@@ -82,13 +96,14 @@ start_service() {
   shift 2
   DB_URL="${db_urls[$module]:-}" DB_USER="$POSTGRES_USER_NAME" DB_PASSWORD=unused-trust-auth \
     SERVER_PORT=$port SERVER_HOST=127.0.0.1 PAYMENT_PROVIDER_URL="http://127.0.0.1:$PAYMENT_PORT" \
-    "$JAVA_HOME/bin/java" "$@" -jar "$ROOT/$module/target/$module.jar" >>"$WORK/$module.log" 2>&1 &
+    "$JAVA_HOME/bin/java" "${JVM_FLAGS[@]}" "$@" -jar "$ROOT/$module/target/$module.jar" >>"$WORK/$module.log" 2>&1 &
   echo $!
 }
 
+# Waits until GET of the path (default: the readiness endpoint) on the port answers 2xx.
 wait_ready() {
-  local port=$1 deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/observe/health/ready"; do
+  local port=$1 path=${2:-/observe/health/ready} deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
+  until curl -fs -o /dev/null "http://127.0.0.1:$port$path"; do
     if (( $(date +%s) > deadline )); then
       echo "service on port $port not ready after ${READY_TIMEOUT_SECONDS}s; see $WORK" >&2
       return 1
@@ -140,6 +155,16 @@ exercise() {
 
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
+# A wrk latency such as 512.00us, 2.30ms or 1.02s, in milliseconds.
+latency_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
+    if (unit == "us") n /= 1000; else if (unit == "s") n *= 1000; else if (unit == "m") n *= 60000
+    printf "%.3f", n }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "?" }'; }
+
 # Runs wrk and records requests/s, p50 and p99.
 run_wrk() {
   local label=$1 url=$2 script=${3:-} output
@@ -151,6 +176,24 @@ run_wrk() {
   local errors
   errors=$(awk '/Non-2xx/ { print $NF } /Socket errors/ { print }' <<<"$output")
   [[ -z "$errors" ]] || results["$label errors"]=$errors
+}
+
+# The yardstick: bare Helidon routes (bench/baseline) with the same answers, the same JVM flags
+# and the same wrk settings, in this run, so the services' figures can be read as ratios to it.
+measure_baseline() {
+  local pid
+  log "baseline (bare Helidon routes) under wrk ${WRK_ARGS[*]}"
+  "$JAVA_HOME/bin/java" "${JVM_FLAGS[@]}" -jar "$ROOT/bench/baseline/target/bench-baseline.jar" "$BASELINE_PORT" \
+    >>"$WORK/baseline.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_ready "$BASELINE_PORT" /invoices
+  wrk -t2 -c50 -d5s "http://127.0.0.1:$BASELINE_PORT/invoices" >/dev/null
+  run_wrk "baseline GET /invoices" "http://127.0.0.1:$BASELINE_PORT/invoices"
+  wrk -t2 -c50 -d5s -s "$ROOT/bench/new-payment.lua" "http://127.0.0.1:$BASELINE_PORT" >/dev/null
+  run_wrk "baseline POST /payments/pay" "http://127.0.0.1:$BASELINE_PORT" "$ROOT/bench/new-payment.lua"
+  results["baseline RSS MB after load"]=$(rss_mb "$pid")
+  stop_all
 }
 
 measure_load() {
@@ -225,6 +268,7 @@ start_postgres() {
   "${as_user[@]}" "$pg/bin/postgres" -D "$data" -p "$POSTGRES_PORT" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories="$pg" -c max_connections=100 >"$WORK/postgres.log" 2>&1 &
   pid=$!
+  postgres_pid=$pid
   pids+=("$pid")
   local deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
   until (exec 3<>"/dev/tcp/127.0.0.1/$POSTGRES_PORT") 2>/dev/null; do
@@ -252,11 +296,20 @@ measure_pay_run_postgres() {
 }
 
 print_results() {
-  local key
+  local key endpoint
   printf '\n%-48s %s\n' "measure" "value"
   for key in "${!results[@]}"; do
     printf '%-48s %s\n' "$key" "${results[$key]}"
   done | sort
+  if [[ -n "${results[baseline GET /invoices req/s]:-}" ]]; then
+    printf '\nAgainst the baseline of this run (bare Helidon routes, same answers, JVM flags and wrk settings):\n'
+    for endpoint in "GET /invoices" "POST /payments/pay"; do
+      printf '  %-20s req/s %s   p50 %s   p99 %s\n' "$endpoint" \
+        "$(ratio "${results[$endpoint req/s]}" "${results[baseline $endpoint req/s]}")" \
+        "$(ratio "$(latency_ms "${results[$endpoint p50]}")" "$(latency_ms "${results[baseline $endpoint p50]}")")" \
+        "$(ratio "$(latency_ms "${results[$endpoint p99]}")" "$(latency_ms "${results[baseline $endpoint p99]}")")"
+    done
+  fi
   cat <<'REFERENCE'
 
 Reference, the Go/gin originals on the same 2-core machine and wrk settings:
@@ -267,10 +320,26 @@ REFERENCE
 }
 
 main() {
+  local build=true load_only=false arg
+  for arg in "$@"; do
+    case "$arg" in
+      --no-build) build=false ;;
+      --load-only) load_only=true ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only]" >&2; exit 2 ;;
+    esac
+  done
   require_tools
   mkdir -p "$WORK"
   rm -f "$WORK"/*.log
-  [[ "${1:-}" == "--no-build" ]] || build
+  [[ "$build" == false ]] || build
+  if [[ "$load_only" == true ]]; then
+    train_aot_cache payment-provider "$PAYMENT_PORT"
+    train_aot_cache invoice-app "$INVOICE_PORT"
+    measure_baseline
+    measure_load
+    print_results
+    return
+  fi
   log "start-up: median of $STARTS starts, plain and with an AOT cache"
   measure_startup payment-provider "$PAYMENT_PORT" plain
   measure_startup invoice-app "$INVOICE_PORT" plain
@@ -278,6 +347,7 @@ main() {
   train_aot_cache invoice-app "$INVOICE_PORT"
   measure_startup payment-provider "$PAYMENT_PORT" "AOT cache" -XX:AOTCache="$WORK/payment-provider.aot"
   measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
+  measure_baseline
   measure_load
   measure_pay_run
   measure_pay_run_postgres

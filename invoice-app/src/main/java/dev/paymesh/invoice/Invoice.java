@@ -7,6 +7,7 @@ import java.util.Objects;
 import jakarta.json.JsonObject;
 
 import dev.paymesh.support.Json;
+import dev.paymesh.support.JsonText;
 import dev.paymesh.support.Money;
 
 /**
@@ -45,5 +46,19 @@ public record Invoice(String id, BigDecimal value, Currency currency, State stat
                 .add("Currency", currency.getCurrencyCode())
                 .add("IsPaid", isPaid())
                 .build();
+    }
+
+    /** Appends the same JSON as {@link #toJson()}'s text, written directly (see {@link JsonText}). */
+    StringBuilder appendJson(StringBuilder out) {
+        out.append("{\"InvoiceId\":");
+        JsonText.string(out, id).append(",\"Value\":");
+        JsonText.number(out, value).append(",\"Currency\":");
+        JsonText.string(out, currency.getCurrencyCode()).append(",\"IsPaid\":");
+        return out.append(isPaid()).append('}');
+    }
+
+    /** {@link #toJson()}'s text, written directly. */
+    String jsonText() {
+        return appendJson(new StringBuilder(80)).toString();
     }
 }

@@ -9,6 +9,8 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
 
+import dev.paymesh.support.AccessLog;
+
 /**
  * Every record the service logs while it is open, as the root logger's handlers receive them, and
  * the access log's lines, which do not reach the root.
@@ -39,6 +41,10 @@ final class CapturedLog extends Handler implements AutoCloseable {
 
     /** The records of the logger at this level or above, in order. */
     List<LogRecord> records(String logger, Level atLeast) {
+        if (ACCESS.getName().startsWith(logger) || logger.startsWith(ACCESS.getName())) {
+            // The access log is written by a thread of its own: wait for the lines of the requests made.
+            AccessLog.awaitWritten();
+        }
         return records.stream()
                 .filter(record -> record.getLoggerName() != null && record.getLoggerName().startsWith(logger))
                 .filter(record -> record.getLevel().intValue() >= atLeast.intValue())

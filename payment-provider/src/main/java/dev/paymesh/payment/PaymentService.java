@@ -12,6 +12,7 @@ import jakarta.json.JsonObject;
 import dev.paymesh.support.BodyReader;
 import dev.paymesh.support.Json;
 import dev.paymesh.support.JsonResponses;
+import dev.paymesh.support.JsonText;
 
 /**
  * The payments API: record a payment once per invoice id, and look one up.
@@ -41,7 +42,7 @@ record PaymentService(PaymentStore store, int maxBodyBytes, PaymentMetrics metri
                     "payment " + payment.id() + " was already made with another value or currency");
             return;
         }
-        JsonResponses.send(response, Status.OK_200, Json.object().add("id", payment.id()).build());
+        JsonResponses.send(response, Status.OK_200, JsonText.object("id", payment.id()));
     }
 
     private void find(ServerRequest request, ServerResponse response) {

@@ -93,6 +93,10 @@ class PaymentServerTest {
         String after = metricsOnceCounted(before, "http_requests_seconds_count", payRoute, 3);
         assertThat(sum(after, "http_requests_seconds_count", payRoute)
                 - sum(before, "http_requests_seconds_count", payRoute), is(3.0));
+        assertThat("the timers keep a sum per route", sum(after, "http_requests_seconds_sum", payRoute)
+                > sum(before, "http_requests_seconds_sum", payRoute), is(true));
+        assertThat("no client-side percentiles, recorded per request", after.lines()
+                .filter(line -> line.startsWith("http_requests_seconds{") && line.contains("quantile=")).toList(), is(List.of()));
         for (var expected : Map.of("recorded", 1.0, "already_recorded", 1.0, "conflict", 1.0).entrySet()) {
             String outcome = "outcome=\"" + expected.getKey() + "\"";
             assertThat(expected.getKey(), sum(after, "payments_total", outcome) - sum(before, "payments_total", outcome),

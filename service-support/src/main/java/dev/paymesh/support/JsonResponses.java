@@ -1,5 +1,7 @@
 package dev.paymesh.support;
 
+import java.nio.charset.StandardCharsets;
+
 import io.helidon.http.HeaderValues;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.Handler;
@@ -15,13 +17,18 @@ public final class JsonResponses {
     }
 
     public static void send(ServerResponse response, Status status, JsonStructure body) {
+        send(response, status, body.toString());
+    }
+
+    /** Answers with JSON text already written (see {@link JsonText}), as UTF-8 bytes. */
+    public static void send(ServerResponse response, Status status, String json) {
         response.status(status);
         response.header(HeaderValues.CONTENT_TYPE_JSON);
-        response.send(body.toString());
+        response.send(json.getBytes(StandardCharsets.UTF_8));
     }
 
     public static void error(ServerResponse response, Status status, String message) {
-        send(response, status, Json.object().add("error", message).build());
+        send(response, status, JsonText.object("error", message));
     }
 
     /** How a 405 names the path: invoice-app gives the whole path, payment-provider the path within /payments. */
