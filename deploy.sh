@@ -31,6 +31,8 @@
 #                   mesh/istio-install.yaml in order; several are separated by ':'
 #   ISTIO_HUB, ISTIO_TAG  where istiod's and the proxies' images come from (istioctl's hub and tag),
 #                   e.g. a mirror of docker.io/istio; default: the release's (docker.io/istio, its version)
+#   BUILD_IMAGE, RUNTIME_IMAGE  the base images of the Dockerfile's two stages (its ARGs of these
+#                   names), e.g. a mirror of the pinned ones; default: the Dockerfile's pinned images
 #   WAIT_TIMEOUT    how long to wait for each rollout (default 600s)
 #
 # Running it again changes nothing that is already in place; a rebuilt image restarts its pods.
@@ -91,6 +93,8 @@ istioctl_path="${ISTIOCTL:-$RELEASE_ISTIOCTL}"
 addons_dir="${ISTIO_ADDONS_DIR:-$ISTIO_DIR/samples/addons}"
 # istioctl install's arguments after -f mesh/istio-install.yaml (set by parse_arguments).
 istio_install_options=()
+# docker build's --build-arg options for BUILD_IMAGE and RUNTIME_IMAGE (set by parse_arguments).
+base_image_options=()
 app_version=""
 manifests_source="$ROOT/manifests"
 total_steps=0
@@ -187,6 +191,19 @@ parse_arguments() {
     usage_error "--grafana and --no-addons contradict each other"
   fi
   parse_istio_settings
+  parse_base_images
+}
+
+# BUILD_IMAGE and RUNTIME_IMAGE, passed to docker build as the Dockerfile's ARGs of those names.
+parse_base_images() {
+  local name value
+  base_image_options=()
+  for name in BUILD_IMAGE RUNTIME_IMAGE; do
+    value=${!name:-}
+    [[ -n "$value" ]] || continue
+    [[ "$value" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || usage_error "$name=$value is not an image reference"
+    base_image_options+=(--build-arg "$name=$value")
+  done
 }
 
 # A path given relative to where the script was started, made absolute (the script runs in ROOT).
@@ -632,7 +649,8 @@ build_images() {
     read -r module _ <<<"$entry"
     image=$(image_of "$module")
     before=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
-    docker build -f "$ROOT/Dockerfile" --build-arg "SERVICE=$module" -t "$image" "$ROOT"
+    docker build -f "$ROOT/Dockerfile" --build-arg "SERVICE=$module" ${base_image_options[@]+"${base_image_options[@]}"} \
+      -t "$image" "$ROOT"
     after=$(docker image inspect --format '{{.Id}}' "$image")
     if [[ -n "$before" && "$before" != "$after" ]]; then
       changed_modules="$changed_modules $module"

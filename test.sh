@@ -35,7 +35,6 @@ readonly PROBE_NETWORK_POLICY="test-sh-probe-to-payment-provider"
 # by the sidecar), so no image beyond the curl one is needed.
 readonly CONTROL_NETWORK_POLICY="test-sh-deny-all-to-meshed-intruder"
 readonly PROXY_HEALTH_PORT=15021
-readonly PORT_FORWARD_PORT=18080
 
 passed=0
 failed=0
@@ -158,20 +157,22 @@ cleanup() {
   fi
 }
 
-# Without INVOICE_URL: the gateway on localhost:GATEWAY_PORT (kind), or else a port-forward to it.
+# Without INVOICE_URL: the gateway on localhost:GATEWAY_PORT (kind), or else a port-forward to it
+# on a local port kubectl picks (a fixed one may be taken by another program here).
 find_gateway() {
   if curl -fs -o /dev/null --max-time 5 "$DEFAULT_GATEWAY_URL/invoices"; then
     invoice_url=$DEFAULT_GATEWAY_URL
     return 0
   fi
-  local log i
+  local log i port
   log=$(mktemp)
-  kc -n istio-system port-forward service/istio-ingressgateway "$PORT_FORWARD_PORT:80" >"$log" 2>&1 &
+  kc -n istio-system port-forward service/istio-ingressgateway ":80" >"$log" 2>&1 &
   port_forward_pid=$!
   for ((i = 0; i < 20; i++)); do
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT_FORWARD_PORT/"; then
-      invoice_url="http://127.0.0.1:$PORT_FORWARD_PORT"
-      info "nothing answered at $DEFAULT_GATEWAY_URL: using a port-forward to istio-ingressgateway"
+    port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" | head -n 1)
+    if [[ -n "$port" ]] && curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+      invoice_url="http://127.0.0.1:$port"
+      info "nothing answered at $DEFAULT_GATEWAY_URL: using a port-forward to istio-ingressgateway on port $port"
       rm -f "$log"
       return 0
     fi

@@ -3,7 +3,9 @@
 #   checks/cluster/run.sh          build (cached), start etcd, kube-apiserver, kube-controller-manager
 #                                  and kube-scheduler, check them; then a node (containerd, kubelet,
 #                                  kube-proxy, CoreDNS, storage, NetworkPolicy) in a network namespace
-#                                  of its own, run the workloads on it, check them by traffic; stop
+#                                  of its own, run the workloads on it, check them by traffic; then
+#                                  clear the cluster and run ./deploy.sh --context (Istio built
+#                                  here), ./test.sh --context and ./deploy.sh --delete on it; stop
 #                                  and remove everything; exit 1 on any failure
 #   checks/cluster/run.sh --keep   the same, then keep the cluster running and print its KUBECONFIG
 #                                  until Ctrl-C (or SIGTERM), which stops it and removes everything
@@ -34,6 +36,8 @@ readonly PART_OF=app.kubernetes.io/part-of=paymesh
 source "$ROOT/checks/counting.sh"
 # shellcheck source=checks/cluster/node.sh
 source "$HERE/node.sh"
+# shellcheck source=checks/cluster/istio/node-istio.sh
+source "$HERE/istio/node-istio.sh"
 
 keep=false
 run_dir=""
@@ -120,6 +124,8 @@ prepare_tools() {
   check "build: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd from go.mod (GOTOOLCHAIN=local)" \
     "$HERE/build.sh" || return 1
   check "tools: istioctl and the Python venv of checks/offline/install-tools.sh" "$ROOT/checks/offline/install-tools.sh" || return 1
+  check "build: Istio's pilot and proxyv2 images from source (checks/cluster/istio/build-images.sh; kept while built from the same inputs)" \
+    build_istio_images || return 1
   [[ "$failed" -eq 0 ]]
 }
 
@@ -665,6 +671,9 @@ main() {
     check_team_rbac
     check_controllers
     run_node
+    if node_ready; then
+      run_istio
+    fi
   fi
   if [[ "$keep" == true && -n "$run_dir" ]]; then
     print_summary

@@ -9,6 +9,11 @@
 #   checks/pods/run.sh --save-images FILE       only build the images (cached) and `docker save`
 #                                               the services', PostgreSQL's and the runtime base
 #                                               image into FILE, for the node of checks/cluster
+#   checks/pods/run.sh --with-docker COMMAND [ARG...]
+#                                               only build the images (cached), then run COMMAND with
+#                                               DOCKER_HOST naming this check's dockerd, which holds
+#                                               them and their build cache (the build egress on, as
+#                                               for the builds); checks/cluster runs deploy.sh so
 # Needs root (network namespaces, dockerd) and apt. Caches in .work/pods/ make a second run fast.
 set -euo pipefail
 
@@ -69,6 +74,7 @@ dockerd_pid=""
 previous_ip_forward=""
 skip_without_runtime=false
 save_images_to=""
+with_docker=()
 summary_printed=false
 current_step="start"
 passed=0
@@ -92,7 +98,13 @@ parse_arguments() {
         save_images_to=$2
         shift
         ;;
-      -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      --with-docker)
+        shift
+        [[ $# -ge 1 ]] || { echo "--with-docker needs a COMMAND" >&2; exit 2; }
+        with_docker=("$@")
+        break
+        ;;
+      -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -523,6 +535,21 @@ save_images() {
   fi
 }
 
+# COMMAND with this dockerd: DOCKER_HOST names it (start_dockerd exported it), and builds may fetch
+# what the image builds fetch.
+run_with_docker() {
+  log "With this dockerd (DOCKER_HOST=$DOCKER_HOST): ${with_docker[*]}"
+  local status=0
+  open_build_egress
+  "${with_docker[@]}" || status=$?
+  close_build_egress
+  if [[ "$status" -eq 0 ]]; then
+    pass "$(basename "${with_docker[0]}") ${with_docker[1]:-} with this dockerd: exit 0"
+  else
+    fail "$(basename "${with_docker[0]}") ${with_docker[1]:-} with this dockerd: exit $status (its output is above)"
+  fi
+}
+
 main() {
   local started
   started=$(date +%s)
@@ -538,6 +565,15 @@ main() {
   make_images
   if [[ -n "$save_images_to" ]]; then
     save_images
+    log "Teardown"
+    teardown
+    check_nothing_left_behind
+    print_summary
+    [[ "$failed" -eq 0 ]]
+    return
+  fi
+  if [[ ${#with_docker[@]} -gt 0 ]]; then
+    run_with_docker
     log "Teardown"
     teardown
     check_nothing_left_behind

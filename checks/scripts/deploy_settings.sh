@@ -20,7 +20,7 @@ expect() {
   while [[ "$1" != -- ]]; do variables+=("$1"); shift; done
   shift
   output=$(cd "$work" && env -u KUBE_CONTEXT -u IMAGE_LOAD -u ISTIOCTL -u ISTIO_ADDONS_DIR -u ISTIO_OVERLAY \
-    -u ISTIO_HUB -u ISTIO_TAG ${variables[@]+"${variables[@]}"} bash "$ROOT/deploy.sh" "$@" 2>&1) || code=$?
+    -u ISTIO_HUB -u ISTIO_TAG -u BUILD_IMAGE -u RUNTIME_IMAGE ${variables[@]+"${variables[@]}"} bash "$ROOT/deploy.sh" "$@" 2>&1) || code=$?
   local what
   what=$(printf '%s ' deploy.sh ${variables[@]+"${variables[@]}"} "$@")
   if [[ "$code" -eq "$status" && "$output" == *"$text"* ]]; then
@@ -42,7 +42,7 @@ main() {
 
   local setting
   for setting in --no-addons --grafana --delete --context KUBE_CONTEXT IMAGE_LOAD IMAGE_REGISTRY ISTIOCTL \
-    ISTIO_ADDONS_DIR ISTIO_OVERLAY ISTIO_HUB ISTIO_TAG WAIT_TIMEOUT GATEWAY_PORT; do
+    ISTIO_ADDONS_DIR ISTIO_OVERLAY ISTIO_HUB ISTIO_TAG BUILD_IMAGE RUNTIME_IMAGE WAIT_TIMEOUT GATEWAY_PORT; do
     expect 0 "$setting" -- --help
   done
   expect 2 "--grafana and --no-addons contradict" -- --grafana --no-addons
@@ -51,6 +51,8 @@ main() {
   expect 2 "ISTIO_ADDONS_DIR=$work/missing is not a folder" "ISTIOCTL=$work/istioctl" "ISTIO_ADDONS_DIR=$work/missing" --
   expect 2 "ISTIO_OVERLAY: $work/missing.yaml is not a file" "ISTIO_OVERLAY=overlay.yaml:$work/missing.yaml" --
   expect 2 "ISTIO_TAG=1.31 4 is not an image tag" "ISTIO_TAG=1.31 4" --
+  expect 2 "BUILD_IMAGE=mirror.example/temurin:25 jdk is not an image reference" "BUILD_IMAGE=mirror.example/temurin:25 jdk" --
+  expect 2 "RUNTIME_IMAGE=-debian is not an image reference" "RUNTIME_IMAGE=-debian" --
   expect 1 "IMAGE_LOAD must be kind, minikube, k3d, registry, none or a command found here (got 'no-such-loader --all')" \
     "IMAGE_LOAD=no-such-loader --all" -- --context some-cluster
   expect 1 "IMAGE_LOAD=registry needs IMAGE_REGISTRY" "IMAGE_LOAD=registry" -- --context some-cluster
