@@ -283,16 +283,9 @@ node_ready() {
 containerd_answers() { ctr_node version; }
 
 wait_node() {
-  local what=$1 deadline=$((SECONDS + NODE_WAIT_SECONDS))
+  local what=$1
   shift
-  until "$@" >/dev/null 2>&1; do
-    all_running || return 1
-    if [[ "$SECONDS" -ge "$deadline" ]]; then
-      echo "$what: not within $NODE_WAIT_SECONDS s"
-      return 1
-    fi
-    sleep 2
-  done
+  wait_for "$what" "$NODE_WAIT_SECONDS" 2 "$@"
 }
 
 start_node() {

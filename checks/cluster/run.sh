@@ -216,17 +216,25 @@ all_running() {
   done
 }
 
-wait_until() {
-  local what=$1 deadline=$((SECONDS + START_TIMEOUT_SECONDS))
-  shift
+# wait_for WHAT SECONDS PAUSE COMMAND...: until COMMAND succeeds, while every process still runs.
+wait_for() {
+  local what=$1 seconds=$2 pause=$3
+  local deadline=$((SECONDS + seconds))
+  shift 3
   until "$@" >/dev/null 2>&1; do
     all_running || return 1
     if [[ "$SECONDS" -ge "$deadline" ]]; then
-      echo "$what: not within $START_TIMEOUT_SECONDS s"
+      echo "$what: not within $seconds s"
       return 1
     fi
-    sleep 1
+    sleep "$pause"
   done
+}
+
+wait_until() {
+  local what=$1
+  shift
+  wait_for "$what" "$START_TIMEOUT_SECONDS" 1 "$@"
 }
 
 lease_held() { [[ -n "$(kubectl -n kube-system get lease "$1" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" ]]; }

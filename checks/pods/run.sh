@@ -550,6 +550,15 @@ run_with_docker() {
   fi
 }
 
+# --save-images and --with-docker stop once the images are built: no pods, the same teardown.
+end_after_images() {
+  log "Teardown"
+  teardown
+  check_nothing_left_behind
+  print_summary
+  [[ "$failed" -eq 0 ]]
+}
+
 main() {
   local started
   started=$(date +%s)
@@ -565,20 +574,12 @@ main() {
   make_images
   if [[ -n "$save_images_to" ]]; then
     save_images
-    log "Teardown"
-    teardown
-    check_nothing_left_behind
-    print_summary
-    [[ "$failed" -eq 0 ]]
+    end_after_images
     return
   fi
   if [[ ${#with_docker[@]} -gt 0 ]]; then
     run_with_docker
-    log "Teardown"
-    teardown
-    check_nothing_left_behind
-    print_summary
-    [[ "$failed" -eq 0 ]]
+    end_after_images
     return
   fi
   check_service_images
