@@ -9,6 +9,8 @@
 #   bench/run.sh --no-build    measure the jars already in */target
 #   bench/run.sh --load-only   only the baseline and the services under wrk, with RSS after load
 #                              (combines with --no-build)
+#   bench/run.sh --pay-runs-only  only the pay runs, in memory and on PostgreSQL (combines with
+#                              --no-build)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -320,12 +322,13 @@ REFERENCE
 }
 
 main() {
-  local build=true load_only=false arg
+  local build=true load_only=false pay_runs_only=false arg
   for arg in "$@"; do
     case "$arg" in
       --no-build) build=false ;;
       --load-only) load_only=true ;;
-      *) echo "usage: bench/run.sh [--no-build] [--load-only]" >&2; exit 2 ;;
+      --pay-runs-only) pay_runs_only=true ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only]" >&2; exit 2 ;;
     esac
   done
   require_tools
@@ -337,6 +340,12 @@ main() {
     train_aot_cache invoice-app "$INVOICE_PORT"
     measure_baseline
     measure_load
+    print_results
+    return
+  fi
+  if [[ "$pay_runs_only" == true ]]; then
+    measure_pay_run
+    measure_pay_run_postgres
     print_results
     return
   fi
