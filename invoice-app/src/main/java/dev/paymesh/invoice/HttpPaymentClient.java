@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
+import io.helidon.common.socket.SocketOptions;
 import io.helidon.common.buffers.DataReader;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
@@ -59,8 +60,13 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         this.baseUrl = Credentials.masked(settings.url());
         this.client = WebClient.builder()
                 .baseUri(settings.url())
-                .connectTimeout(settings.connectTimeout())
-                .readTimeout(settings.readTimeout())
+                // Without TCP_NODELAY a request's body, written after its headers, waits for the
+                // provider to acknowledge them, which it delays: tens of milliseconds per payment.
+                .socketOptions(SocketOptions.builder()
+                        .connectTimeout(settings.connectTimeout())
+                        .readTimeout(settings.readTimeout())
+                        .tcpNoDelay(true)
+                        .build())
                 .followRedirects(false)
                 // Its own pool, not the process-wide one, so closing the client closes its connections.
                 .shareConnectionCache(false)

@@ -3,6 +3,7 @@ package dev.paymesh.invoice;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -187,7 +188,8 @@ final class PayRun {
                         break;
                     }
                     after = batch.getLast().invoice().id();
-                    Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sending = new LinkedHashMap<>();
+                    // By identity: a claim's record hash would hash its invoice, amount included, for nothing.
+                    Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sending = new IdentityHashMap<>();
                     try {
                         send(batch, claimedAt, owner, incoming, executor, sending, tally, progress);
                     } finally {
