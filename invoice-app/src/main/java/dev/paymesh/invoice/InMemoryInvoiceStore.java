@@ -5,6 +5,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Currency;
 import java.util.List;
 import java.util.Objects;
@@ -54,6 +55,27 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
                     .map(Entry::invoice)
                     .filter(invoice -> paid.map(wanted -> invoice.isPaid() == wanted).orElse(true))
                     .toList();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
+        lock.lock();
+        try {
+            // The entries after the id only, and no further than the page: a page costs its own size.
+            Collection<Entry> from = after.isPresent() ? invoices.tailMap(after.get(), false).values() : invoices.values();
+            List<Invoice> page = new ArrayList<>(Math.min(limit, 128));
+            for (Entry entry : from) {
+                if (page.size() >= limit) {
+                    break;
+                }
+                if (paid.isEmpty() || entry.invoice().isPaid() == paid.get()) {
+                    page.add(entry.invoice());
+                }
+            }
+            return page;
         } finally {
             lock.unlock();
         }
