@@ -1,6 +1,10 @@
 package dev.paymesh.invoice;
 
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Optional;
+import java.util.regex.Pattern;
 
 import io.helidon.common.uri.UriQuery;
 import io.helidon.http.HeaderNames;
@@ -20,7 +24,7 @@ import dev.paymesh.support.Json;
 import dev.paymesh.support.JsonResponses;
 
 /**
- * The invoices API: list, look up, create, and pay all unpaid ones.
+ * The invoices API: list (whole or by pages), look up, create, and pay all unpaid ones.
  *
  * @param store        where the invoices are
  * @param payRun       pays the unpaid ones
@@ -28,6 +32,9 @@ import dev.paymesh.support.JsonResponses;
  */
 record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) implements HttpService {
 
+    /** The largest page {@code GET /invoices?limit=} answers. */
+    static final int MAX_LIMIT = 1000;
+    private static final Pattern LIMIT = Pattern.compile("[0-9]{1,9}");
     private static final Handler METHOD_NOT_ALLOWED = JsonResponses.methodNotAllowed(JsonResponses.PathShown.WHOLE);
 
     @Override
@@ -46,15 +53,67 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
         // its service registry on every call: half of this handler's time under load.
         UriQuery query = request.query();
         Optional<Boolean> paid = query.contains("paid") ? Optional.of(paidFilter(query.get("paid"))) : Optional.empty();
-        // Written as text, not built as JSON-P objects: the same bytes (InvoiceJsonTest) for less.
+        if (!query.contains("limit") && !query.contains("after")) {
+            JsonResponses.send(response, Status.OK_200, jsonArray(store.list(paid)));
+            return;
+        }
+        Optional<String> after = query.contains("after") ? Optional.of(afterId(query)) : Optional.empty();
+        if (!query.contains("limit")) {
+            // after alone: every invoice after that id, the rest of the list in one answer.
+            JsonResponses.send(response, Status.OK_200, jsonArray(store.list(paid, after, Integer.MAX_VALUE)));
+            return;
+        }
+        int limit = limit(query);
+        // One more than the page: whether more remain is known without another read.
+        List<Invoice> invoices = store.list(paid, after, limit + 1);
+        if (invoices.size() > limit) {
+            invoices = invoices.subList(0, limit);
+            response.header(HeaderNames.LINK, nextLink(limit, invoices.getLast().id(), paid));
+        }
+        JsonResponses.send(response, Status.OK_200, jsonArray(invoices));
+    }
+
+    // Written as text, not built as JSON-P objects: the same bytes (InvoiceJsonTest) for less.
+    private static String jsonArray(List<Invoice> invoices) {
         StringBuilder json = new StringBuilder(256).append('[');
-        for (Invoice invoice : store.list(paid)) {
+        for (Invoice invoice : invoices) {
             if (json.length() > 1) {
                 json.append(',');
             }
             invoice.appendJson(json);
         }
-        JsonResponses.send(response, Status.OK_200, json.append(']').toString());
+        return json.append(']').toString();
+    }
+
+    private static int limit(UriQuery query) {
+        String value = single(query, "limit");
+        if (!LIMIT.matcher(value).matches() || Integer.parseInt(value) < 1 || Integer.parseInt(value) > MAX_LIMIT) {
+            throw new InvalidRequestException("limit must be a whole number from 1 to " + MAX_LIMIT + ", got '" + value + "'");
+        }
+        return Integer.parseInt(value);
+    }
+
+    private static String afterId(UriQuery query) {
+        String value = single(query, "after");
+        if (!InvoiceRequestParser.ID.matcher(value).matches()) {
+            throw new InvalidRequestException("after must be an invoice id, 1 to 64 letters, digits, '.', '_' or '-', got '"
+                    + value + "'");
+        }
+        return value;
+    }
+
+    private static String single(UriQuery query, String name) {
+        List<String> values = query.all(name);
+        if (values.size() > 1) {
+            throw new InvalidRequestException(name + " must be given once, got " + values.size() + " values");
+        }
+        return values.getFirst();
+    }
+
+    /** The next page's link, relative to the server as the Location of a new invoice is; RFC 8288. */
+    private static String nextLink(int limit, String lastId, Optional<Boolean> paid) {
+        return "</invoices?limit=" + limit + "&after=" + URLEncoder.encode(lastId, StandardCharsets.UTF_8)
+                + paid.map(wanted -> "&paid=" + wanted).orElse("") + ">; rel=\"next\"";
     }
 
     private static Boolean paidFilter(String value) {
