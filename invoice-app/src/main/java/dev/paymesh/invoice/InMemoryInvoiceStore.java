@@ -51,10 +51,14 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     public List<Invoice> list(Optional<Boolean> paid) {
         lock.lock();
         try {
-            return invoices.values().stream()
-                    .map(Entry::invoice)
-                    .filter(invoice -> paid.map(wanted -> invoice.isPaid() == wanted).orElse(true))
-                    .toList();
+            // Only references are copied under the lock; the answer is written after it is released.
+            List<Invoice> all = new ArrayList<>(invoices.size());
+            for (Entry entry : invoices.values()) {
+                if (paid.isEmpty() || entry.invoice().isPaid() == paid.get()) {
+                    all.add(entry.invoice());
+                }
+            }
+            return all;
         } finally {
             lock.unlock();
         }
