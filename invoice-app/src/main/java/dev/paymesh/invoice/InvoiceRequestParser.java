@@ -22,7 +22,7 @@ final class InvoiceRequestParser {
 
     private static final Set<String> FIELDS = Set.of("InvoiceId", "Value", "Currency");
     // Ids end up in URLs (/invoices/{id}, /payments/{id}), so they stay URL-safe.
-    static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     private InvoiceRequestParser() {
     }

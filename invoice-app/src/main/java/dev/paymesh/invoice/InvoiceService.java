@@ -105,10 +105,12 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
     }
 
     private static String afterId(UriQuery query) {
+        // Not held to the pattern of new ids: a row written into the database by other means may
+        // hold any id of up to 64 characters, and a next link must still lead past it. Control
+        // characters are refused (PostgreSQL takes no NUL in a string).
         String value = single(query, "after");
-        if (!InvoiceRequestParser.ID.matcher(value).matches()) {
-            throw new InvalidRequestException("after must be an invoice id, 1 to 64 letters, digits, '.', '_' or '-', got '"
-                    + value + "'");
+        if (value.isEmpty() || value.length() > 64 || value.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+            throw new InvalidRequestException("after must be an invoice id of 1 to 64 characters, got '" + value + "'");
         }
         return value;
     }
@@ -123,7 +125,8 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
 
     /** The next page's link, relative to the server as the Location of a new invoice is; RFC 8288. */
     private static String nextLink(int limit, String lastId, Optional<Boolean> paid) {
-        return "</invoices?limit=" + limit + "&after=" + URLEncoder.encode(lastId, StandardCharsets.UTF_8)
+        // URLEncoder writes a space as '+', which not every reader of a query decodes as a space.
+        return "</invoices?limit=" + limit + "&after=" + URLEncoder.encode(lastId, StandardCharsets.UTF_8).replace("+", "%20")
                 + paid.map(wanted -> "&paid=" + wanted).orElse("") + ">; rel=\"next\"";
     }
 
