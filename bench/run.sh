@@ -9,6 +9,8 @@
 #   bench/run.sh --no-build    measure the jars already in */target
 #   bench/run.sh --load-only   only the baseline and the services under wrk, with RSS after load
 #                              (combines with --no-build)
+#   bench/run.sh --pay-runs-only  only the pay runs, in memory and on PostgreSQL (combines with
+#                              --no-build)
 #   bench/run.sh --reads-only  only GET /invoices over 10,000 invoices, whole and paged (combines
 #                              with --no-build); --jfr adds a JFR recording of that step and prints
 #                              its hottest frames
@@ -383,18 +385,23 @@ REFERENCE
 }
 
 main() {
-  local build=true load_only=false reads_only=false jfr=false arg
+  local build=true load_only=false pay_runs_only=false reads_only=false jfr=false arg
   for arg in "$@"; do
     case "$arg" in
       --no-build) build=false ;;
       --load-only) load_only=true ;;
+      --pay-runs-only) pay_runs_only=true ;;
       --reads-only) reads_only=true ;;
       --jfr) jfr=true ;;
-      *) echo "usage: bench/run.sh [--no-build] [--load-only | --reads-only [--jfr]]" >&2; exit 2 ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2 ;;
     esac
   done
-  if [[ "$load_only" == true && "$reads_only" == true ]] || [[ "$jfr" == true && "$reads_only" == false ]]; then
-    echo "usage: bench/run.sh [--no-build] [--load-only | --reads-only [--jfr]]" >&2; exit 2
+  local only=0 flag
+  for flag in "$load_only" "$pay_runs_only" "$reads_only"; do
+    [[ "$flag" == false ]] || only=$((only + 1))
+  done
+  if (( only > 1 )) || [[ "$jfr" == true && "$reads_only" == false ]]; then
+    echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2
   fi
   require_tools
   mkdir -p "$WORK"
@@ -405,6 +412,12 @@ main() {
     train_aot_cache invoice-app "$INVOICE_PORT"
     measure_baseline
     measure_load
+    print_results
+    return
+  fi
+  if [[ "$pay_runs_only" == true ]]; then
+    measure_pay_run
+    measure_pay_run_postgres
     print_results
     return
   fi

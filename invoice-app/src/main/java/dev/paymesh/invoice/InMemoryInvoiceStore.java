@@ -7,12 +7,15 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Currency;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.UnaryOperator;
+import java.util.function.BiFunction;
 
 /** Invoices in this process only, seeded like the original service: for a laptop and for tests. */
 public final class InMemoryInvoiceStore implements InvoiceStore {
@@ -106,20 +109,21 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public List<Claimed> claimUnpaid(String owner) {
+    public List<Claimed> claimUnpaid(String owner, String after, int limit) {
         Objects.requireNonNull(owner, "owner");
         lock.lock();
         try {
             Instant now = clock.instant();
-            List<Claimed> claimed = new ArrayList<>();
-            for (Entry entry : invoices.values()) {
+            List<Claimed> claimed = new ArrayList<>(Math.min(limit, 1024));
+            for (Map.Entry<String, Entry> stored : (after == null ? invoices : invoices.tailMap(after, false)).entrySet()) {
+                if (claimed.size() == limit) {
+                    break;
+                }
+                Entry entry = stored.getValue();
                 if (claimable(entry, now)) {
                     claimed.add(new Claimed(entry.invoice().withState(Invoice.State.PAYING), entry.outcomeUnknown()));
+                    stored.setValue(entry.moved(Invoice.State.PAYING, owner, now, true));
                 }
-            }
-            for (Claimed claim : claimed) {
-                invoices.computeIfPresent(claim.invoice().id(), (id, entry) ->
-                        entry.moved(Invoice.State.PAYING, owner, now, entry.outcomeUnknown()));
             }
             return claimed;
         } finally {
@@ -136,34 +140,34 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public boolean startPayment(String id, String owner) {
-        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.PAYING, owner, clock.instant(), true));
+    public Set<String> renew(String owner, Collection<String> ids) {
+        Instant now = clock.instant();
+        return changeClaimed(owner, ids, (id, entry) -> entry.moved(Invoice.State.PAYING, owner, now, true));
     }
 
     @Override
-    public boolean markPaid(String id, String owner) {
-        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.PAID, owner, entry.claimedAt(), false));
+    public Set<String> settle(String owner, Map<String, Settlement> settlements) {
+        return changeClaimed(owner, settlements.keySet(), (id, entry) -> switch (settlements.get(id)) {
+            case PAID -> entry.moved(Invoice.State.PAID, owner, entry.claimedAt(), false);
+            case NOT_PAID -> entry.moved(Invoice.State.UNPAID, null, null, false);
+            case UNKNOWN -> entry.moved(Invoice.State.UNPAID, null, null, true);
+            case REFUSED -> entry.moved(Invoice.State.REFUSED, null, null, false);
+        });
     }
 
-    @Override
-    public boolean release(String id, String owner, boolean outcomeUnknown) {
-        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.UNPAID, null, null, outcomeUnknown));
-    }
-
-    @Override
-    public boolean refuse(String id, String owner) {
-        return changeClaimed(id, owner, entry -> entry.moved(Invoice.State.REFUSED, null, null, false));
-    }
-
-    private boolean changeClaimed(String id, String owner, UnaryOperator<Entry> change) {
+    /** Applies the change to each of the ids the owner still holds, and returns those. */
+    private Set<String> changeClaimed(String owner, Collection<String> ids, BiFunction<String, Entry, Entry> change) {
+        Set<String> changed = new HashSet<>();
         lock.lock();
         try {
-            Entry entry = invoices.get(id);
-            if (entry == null || entry.invoice().state() != Invoice.State.PAYING || !entry.owner().equals(owner)) {
-                return false;
+            for (String id : ids) {
+                Entry entry = invoices.get(id);
+                if (entry != null && entry.invoice().state() == Invoice.State.PAYING && entry.owner().equals(owner)) {
+                    invoices.put(id, change.apply(id, entry));
+                    changed.add(id);
+                }
             }
-            invoices.put(id, change.apply(entry));
-            return true;
+            return changed;
         } finally {
             lock.unlock();
         }

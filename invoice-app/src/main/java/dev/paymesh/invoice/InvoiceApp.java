@@ -10,21 +10,22 @@ import dev.paymesh.support.ServiceRouting;
  * run's limits; {@link #routing} puts them behind {@code /invoices}.
  *
  * @param store        where the invoices are
+ * @param payRuns      the asynchronous pay runs, kept beside the invoices
  * @param client       payment-provider
- * @param maxInFlight  payments in flight at once in this replica, all its pay runs together
+ * @param payRun       the pay runs' settings
  * @param maxBodyBytes the largest request body taken
  * @param registry     where the meters go
  * @param instance     names this replica in the claims its pay runs take
  */
-record InvoiceApp(InvoiceStore store, PaymentClient client, int maxInFlight, int maxBodyBytes,
+record InvoiceApp(InvoiceStore store, PayRunLog payRuns, PaymentClient client, PayRun.Settings payRun, int maxBodyBytes,
                   MeterRegistry registry, String instance) {
 
     private static final ServiceRouting.Unavailable UNAVAILABLE =
             new ServiceRouting.Unavailable("the invoice database is unavailable; try again later", 5);
 
     void routing(HttpRouting.Builder routing) {
-        PayRun payRun = new PayRun(store, client, maxInFlight, new PaymentMetrics(registry), instance);
+        PayRun run = new PayRun(store, client, payRun, new PaymentMetrics(registry), instance);
         ServiceRouting.install(routing, registry, UNAVAILABLE);
-        routing.register("/invoices", new InvoiceService(store, payRun, maxBodyBytes));
+        routing.register("/invoices", new InvoiceService(store, run, payRuns, maxBodyBytes));
     }
 }

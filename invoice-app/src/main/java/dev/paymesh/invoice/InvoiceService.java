@@ -3,12 +3,19 @@ package dev.paymesh.invoice;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
+import java.util.UUID;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.regex.Pattern;
 
 import io.helidon.common.uri.UriQuery;
+import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
+import io.helidon.http.Headers;
 import io.helidon.http.Status;
+import io.helidon.http.WritableHeaders;
 import io.helidon.webserver.http.Handler;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
@@ -22,20 +29,27 @@ import dev.paymesh.support.BodyReader;
 import dev.paymesh.support.InvalidRequestException;
 import dev.paymesh.support.Json;
 import dev.paymesh.support.JsonResponses;
+import dev.paymesh.support.JsonText;
 
 /**
- * The invoices API: list (whole or by pages), look up, create, and pay all unpaid ones.
+ * The invoices API: list (whole or by pages), look up, create, and pay all unpaid ones, synchronously
+ * or, asked with {@code Prefer: respond-async}, in the background with a pay-run resource to poll.
  *
  * @param store        where the invoices are
  * @param payRun       pays the unpaid ones
+ * @param payRuns      the asynchronous runs, for polling
  * @param maxBodyBytes the largest body of a new invoice
  */
-record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) implements HttpService {
+record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int maxBodyBytes) implements HttpService {
 
+    private static final Logger LOGGER = Logger.getLogger(InvoiceService.class.getName());
     /** The largest page {@code GET /invoices?limit=} answers. */
     static final int MAX_LIMIT = 1000;
     private static final Pattern LIMIT = Pattern.compile("[0-9]{1,9}");
     private static final Handler METHOD_NOT_ALLOWED = JsonResponses.methodNotAllowed(JsonResponses.PathShown.WHOLE);
+    private static final HeaderName PREFER = HeaderNames.create("Prefer");
+    private static final HeaderName PREFERENCE_APPLIED = HeaderNames.create("Preference-Applied");
+    private static final String PAY_RUNS = "/invoices/pay-runs/";
 
     @Override
     public void routing(HttpRules rules) {
@@ -44,6 +58,8 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
                 .any("/", METHOD_NOT_ALLOWED)
                 .post("/pay", this::pay)
                 .any("/pay", METHOD_NOT_ALLOWED)
+                .get("/pay-runs/{id}", this::payRunState)
+                .any("/pay-runs/{id}", METHOD_NOT_ALLOWED)
                 .get("/{id}", this::find)
                 .any("/{id}", METHOD_NOT_ALLOWED);
     }
@@ -156,7 +172,18 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
     }
 
     private void pay(ServerRequest request, ServerResponse response) throws InterruptedException {
-        PayRun.Report report = payRun.payAllUnpaid(request.headers());
+        if (prefersAsync(request.headers())) {
+            payInBackground(request, response);
+            return;
+        }
+        Answer answer = answer(payRun.payAllUnpaid(request.headers()));
+        JsonResponses.send(response, answer.status(), answer.json());
+    }
+
+    /** The status and JSON text of a run's answer, kept as they are for a background run. */
+    private record Answer(Status status, String json) { }
+
+    private Answer answer(PayRun.Report report) {
         JsonArrayBuilder paid = Json.array();
         report.paid().stream().sorted().forEach(paid::add);
         JsonArrayBuilder failed = Json.array();
@@ -169,10 +196,114 @@ record InvoiceService(InvoiceStore store, PayRun payRun, int maxBodyBytes) imple
         // A store that could not record an outcome is the more urgent news: 503 over 502.
         Status status = report.storeUnavailable() ? Status.SERVICE_UNAVAILABLE_503
                 : report.failed().isEmpty() ? Status.OK_200 : Status.BAD_GATEWAY_502;
-        JsonResponses.send(response, status, Json.object()
+        JsonObjectBuilder answer = Json.object()
                 .add("paid", paid)
-                .add("failed", failed)
-                .build());
+                .add("failed", failed);
+        if (report.unfinished() != null) {
+            answer.add("unfinished", unfinished(report.unfinished()));
+        }
+        return new Answer(status, answer.build().toString());
+    }
+
+    /** True when the request's Prefer header (RFC 7240) holds the respond-async preference. */
+    static boolean prefersAsync(Headers headers) {
+        for (String value : headers.values(PREFER)) {
+            for (String preference : value.split(",")) {
+                String token = preference.split("[;=]", 2)[0].strip();
+                if (token.equalsIgnoreCase("respond-async")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Answers 202 at once with where to poll, and pays in a thread of its own with no time budget,
+     * writing its progress after every batch and its answer at the end.
+     */
+    private void payInBackground(ServerRequest request, ServerResponse response) {
+        String id = UUID.randomUUID().toString();
+        payRuns.started(id); // a database that is away answers 503 here, and nothing starts
+        // The request's headers are not ours once it is answered; the tracing ones go on with the run.
+        WritableHeaders<?> forwarded = WritableHeaders.create();
+        request.headers().forEach(forwarded::set);
+        Thread.ofVirtual().name("pay-run-" + id).start(() -> runInBackground(id, forwarded));
+        response.header(HeaderNames.LOCATION, PAY_RUNS + id);
+        response.header(PREFERENCE_APPLIED, "respond-async");
+        JsonResponses.send(response, Status.ACCEPTED_202, runState(id, PayRunLog.State.RUNNING).append('}').toString());
+    }
+
+    private void runInBackground(String id, Headers forwarded) {
+        try {
+            PayRun.Report report = payRun.payAllUnpaid(id, forwarded, null, (paid, failed) -> {
+                try {
+                    payRuns.progressed(id, paid, failed);
+                } catch (RuntimeException e) {
+                    LOGGER.log(Level.FINE, "could not record the progress of pay run " + id, e);
+                }
+            });
+            Answer answer = answer(report);
+            payRuns.finished(id, report.paid().size(), report.failed().size(), answer.status().code(), answer.json());
+        } catch (InterruptedException e) {
+            LOGGER.info(() -> "pay run " + id + " was interrupted; its claims return to the next run");
+            record(() -> payRuns.interrupted(id), id);
+        } catch (RuntimeException e) {
+            // The first claim found the database away, or the answer could not be written: the run
+            // shows as interrupted once it has been silent for two leases.
+            LOGGER.log(Level.WARNING, "pay run " + id + " ended without an answer", e);
+            record(() -> payRuns.interrupted(id), id);
+        }
+    }
+
+    private static void record(Runnable write, String id) {
+        try {
+            write.run();
+        } catch (RuntimeException e) {
+            LOGGER.log(Level.FINE, "could not record the end of pay run " + id, e);
+        }
+    }
+
+    /**
+     * A background run: 200 with its state and progress while it runs; once done, also the status
+     * and the paid and failed lists its synchronous answer would have had; 404 when unknown.
+     */
+    private void payRunState(ServerRequest request, ServerResponse response) {
+        String id = request.path().pathParameters().get("id");
+        Optional<PayRunLog.Run> found = payRuns.find(id);
+        if (found.isEmpty()) {
+            JsonResponses.error(response, Status.NOT_FOUND_404, "pay run not found");
+            return;
+        }
+        PayRunLog.Run run = found.get();
+        StringBuilder json = runState(id, run.state());
+        if (run.state() == PayRunLog.State.DONE) {
+            // The kept answer is an object: its members follow the run's own.
+            json.append(",\"status\":").append(run.status()).append(',').append(run.answer(), 1, run.answer().length());
+        } else {
+            json.append(",\"progress\":{\"paid\":").append(run.paid()).append(",\"failed\":").append(run.failed()).append("}}");
+            if (run.state() == PayRunLog.State.RUNNING) {
+                response.header(HeaderNames.RETRY_AFTER, "1");
+            }
+        }
+        JsonResponses.send(response, Status.OK_200, json.toString());
+    }
+
+    /** {@code {"id":...,"state":...} without its closing brace. */
+    private static StringBuilder runState(String id, PayRunLog.State state) {
+        StringBuilder json = new StringBuilder(128).append("{\"id\":");
+        JsonText.string(json, id).append(",\"state\":");
+        return JsonText.string(json, state.name().toLowerCase(Locale.ROOT));
+    }
+
+    /** Why a run left invoices it never reached: only then does its answer carry "unfinished". */
+    private String unfinished(PayRun.Unfinished why) {
+        return switch (why) {
+            case TIME_BUDGET -> "the run stopped claiming after " + payRun.settings().syncBudget().toSeconds()
+                    + " s; the invoices it did not reach are still unpaid: pay again, or with Prefer: respond-async";
+            case STORE_DOWN -> "the invoice database became unavailable during the run; the invoices it did not"
+                    + " reach are left to the next run";
+        };
     }
 
 }

@@ -8,11 +8,15 @@ import java.sql.SQLRecoverableException;
 import java.sql.SQLTransientException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.Currency;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 import javax.sql.DataSource;
 
@@ -20,40 +24,51 @@ import dev.paymesh.support.StoreUnavailableException;
 
 /**
  * Invoices in PostgreSQL, shared by every replica. Each method is one statement in its own
- * transaction; the claim is one UPDATE whose row locks keep concurrent runs apart.
+ * transaction; a claim is one UPDATE whose row locks keep concurrent runs apart, and a batch of
+ * claims is renewed or settled by one UPDATE too.
  */
 final class JdbcInvoiceStore implements InvoiceStore {
 
     private static final String COLUMNS = "id, amount, currency, state";
 
-    // Rows another transaction is claiming right now are skipped, not waited for: that run takes them.
-    // The row lock also re-checks the WHERE on the newest row version, so an invoice claimed and
-    // committed by another run meanwhile no longer qualifies. The lease is compared with the database
-    // clock, the one clock every replica shares.
+    // A batch of ids after the previous batch's last one, so a run passes over the invoices once and
+    // never claims again what it released itself. Rows another transaction is claiming right now are
+    // skipped, not waited for: that run takes them. The row lock also re-checks the WHERE on the
+    // newest row version, so an invoice claimed and committed by another run meanwhile no longer
+    // qualifies. The lease is compared with the database clock, the one clock every replica shares.
+    // outcome_unknown is set as the claim is taken (a payment may be sent from now on); the value it
+    // had before is what the run needs, so it comes from the locked rows.
     private static final String CLAIM = """
+            WITH picked AS (
+                SELECT id, outcome_unknown FROM invoice
+                 WHERE id > ?
+                   AND (state = 'UNPAID' OR (state = 'PAYING' AND claimed_at <= now() - make_interval(secs => ?)))
+                 ORDER BY id
+                 LIMIT ?
+                   FOR UPDATE SKIP LOCKED)
             UPDATE invoice
-               SET state = 'PAYING', claimed_by = ?, claimed_at = now()
-             WHERE id IN (SELECT id FROM invoice
-                           WHERE state = 'UNPAID'
-                              OR (state = 'PAYING' AND claimed_at <= now() - make_interval(secs => ?))
-                             FOR UPDATE SKIP LOCKED)
-            RETURNING id, amount, currency, state, outcome_unknown""";
+               SET state = 'PAYING', claimed_by = ?, claimed_at = now(), outcome_unknown = TRUE
+              FROM picked
+             WHERE invoice.id = picked.id
+            RETURNING invoice.id, invoice.amount, invoice.currency, invoice.state, picked.outcome_unknown""";
 
-    private static final String START_PAYMENT = """
+    private static final String RENEW = """
             UPDATE invoice SET claimed_at = now(), outcome_unknown = TRUE
-             WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
+              FROM unnest(?::text[]) AS renewed(id)
+             WHERE invoice.id = renewed.id COLLATE "C" AND state = 'PAYING' AND claimed_by = ?
+            RETURNING invoice.id""";
 
-    private static final String MARK_PAID = """
-            UPDATE invoice SET state = 'PAID', paid_at = now(), outcome_unknown = FALSE
-             WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
-
-    private static final String RELEASE = """
-            UPDATE invoice SET state = 'UNPAID', claimed_by = NULL, claimed_at = NULL, outcome_unknown = ?
-             WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
-
-    private static final String REFUSE = """
-            UPDATE invoice SET state = 'REFUSED', claimed_by = NULL, claimed_at = NULL, outcome_unknown = FALSE
-             WHERE id = ? AND state = 'PAYING' AND claimed_by = ?""";
+    // A paid invoice keeps who claimed it and when, for the record; any other outcome clears the claim.
+    private static final String SETTLE = """
+            UPDATE invoice
+               SET state = CASE settled.outcome WHEN 'PAID' THEN 'PAID' WHEN 'REFUSED' THEN 'REFUSED' ELSE 'UNPAID' END,
+                   paid_at = CASE settled.outcome WHEN 'PAID' THEN now() END,
+                   claimed_by = CASE settled.outcome WHEN 'PAID' THEN claimed_by END,
+                   claimed_at = CASE settled.outcome WHEN 'PAID' THEN claimed_at END,
+                   outcome_unknown = settled.outcome = 'UNKNOWN'
+              FROM unnest(?::text[], ?::text[]) AS settled(id, outcome)
+             WHERE invoice.id = settled.id COLLATE "C" AND state = 'PAYING' AND claimed_by = ?
+            RETURNING invoice.id""";
 
     private final DataSource dataSource;
     private final Duration lease;
@@ -97,13 +112,16 @@ final class JdbcInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public List<Claimed> claimUnpaid(String owner) {
+    public List<Claimed> claimUnpaid(String owner, String after, int limit) {
         Objects.requireNonNull(owner, "owner");
-        List<Claimed> claimed = new ArrayList<>();
+        List<Claimed> claimed = new ArrayList<>(Math.min(limit, 1024));
         try (Connection connection = dataSource.getConnection();
              PreparedStatement statement = connection.prepareStatement(CLAIM)) {
-            statement.setString(1, owner);
+            // "" sorts before every id, which has at least one character.
+            statement.setString(1, after == null ? "" : after);
             statement.setDouble(2, lease.toMillis() / 1000.0);
+            statement.setInt(3, limit);
+            statement.setString(4, owner);
             try (ResultSet rows = statement.executeQuery()) {
                 while (rows.next()) {
                     claimed.add(new Claimed(invoice(rows), rows.getBoolean("outcome_unknown")));
@@ -117,36 +135,43 @@ final class JdbcInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public boolean startPayment(String id, String owner) {
-        return update(START_PAYMENT, statement -> {
-            statement.setString(1, id);
+    public Set<String> renew(String owner, Collection<String> ids) {
+        return changeClaimed(RENEW, "renew the claims on invoices", (connection, statement) -> {
+            statement.setArray(1, connection.createArrayOf("text", ids.toArray()));
             statement.setString(2, owner);
-        }) == 1;
+        });
     }
 
     @Override
-    public boolean markPaid(String id, String owner) {
-        return update(MARK_PAID, statement -> {
-            statement.setString(1, id);
-            statement.setString(2, owner);
-        }) == 1;
-    }
-
-    @Override
-    public boolean release(String id, String owner, boolean outcomeUnknown) {
-        return update(RELEASE, statement -> {
-            statement.setBoolean(1, outcomeUnknown);
-            statement.setString(2, id);
+    public Set<String> settle(String owner, Map<String, Settlement> settlements) {
+        return changeClaimed(SETTLE, "record how invoices were paid", (connection, statement) -> {
+            List<String> ids = new ArrayList<>(settlements.keySet());
+            statement.setArray(1, connection.createArrayOf("text", ids.toArray()));
+            statement.setArray(2, connection.createArrayOf("text",
+                    ids.stream().map(id -> settlements.get(id).name()).toArray()));
             statement.setString(3, owner);
-        }) == 1;
+        });
     }
 
-    @Override
-    public boolean refuse(String id, String owner) {
-        return update(REFUSE, statement -> {
-            statement.setString(1, id);
-            statement.setString(2, owner);
-        }) == 1;
+    private interface ClaimBinder {
+        void bind(Connection connection, PreparedStatement statement) throws SQLException;
+    }
+
+    /** Runs one statement over claimed invoices and returns the ids it changed. */
+    private Set<String> changeClaimed(String sql, String action, ClaimBinder binder) {
+        try (Connection connection = dataSource.getConnection();
+             PreparedStatement statement = connection.prepareStatement(sql)) {
+            binder.bind(connection, statement);
+            Set<String> changed = new HashSet<>();
+            try (ResultSet rows = statement.executeQuery()) {
+                while (rows.next()) {
+                    changed.add(rows.getString(1));
+                }
+            }
+            return changed;
+        } catch (SQLException e) {
+            throw failure(action, e);
+        }
     }
 
     private interface Binder {
@@ -189,7 +214,7 @@ final class JdbcInvoiceStore implements InvoiceStore {
      * resources, 57P operator intervention such as a shutdown) and pool timeouts mean the database is
      * away for now: 503. Anything else is a fault in this service and stays a 500.
      */
-    private static RuntimeException failure(String action, SQLException e) {
+    static RuntimeException failure(String action, SQLException e) {
         String state = e.getSQLState() == null ? "" : e.getSQLState();
         if (e instanceof SQLTransientException || e instanceof SQLRecoverableException
                 || state.startsWith("08") || state.startsWith("53") || state.startsWith("57P")) {

@@ -38,18 +38,15 @@ public final class Main {
                 .map(settings -> Database.open(settings, "invoice", "invoice-app"));
         InvoiceStore store = database.<InvoiceStore>map(db -> new JdbcInvoiceStore(db.dataSource(), payRun.claimLease()))
                 .orElseGet(() -> InMemoryInvoiceStore.seeded(payRun.claimLease(), Clock.systemUTC()));
-        // Payments in flight are bounded by what the database pool can serve besides them.
-        int maxInFlight = database.map(db -> payRun.maxInFlightWithin(db.settings().maxPoolSize()))
-                .orElse(payRun.maxInFlight());
-        String inFlight = maxInFlight == payRun.maxInFlight() ? Integer.toString(maxInFlight)
-                : payRun.maxInFlight() + " (" + maxInFlight + " in effect, to leave room in db.pool.max-size="
-                        + database.orElseThrow().settings().maxPoolSize() + " for other requests)";
-        var app = new InvoiceApp(store, client, maxInFlight, maxBodyBytes, Services.registry(),
+        PayRunLog payRuns = database.<PayRunLog>map(db -> new JdbcPayRunLog(db.dataSource(), payRun.claimLease()))
+                .orElseGet(InMemoryPayRunLog::new);
+        var app = new InvoiceApp(store, payRuns, client, payRun, maxBodyBytes, Services.registry(),
                 System.getenv().getOrDefault("HOSTNAME", "invoice-app"));
         return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + Credentials.masked(provider.url())
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="
-                + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + inFlight
-                + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", max body " + maxBodyBytes
+                + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + payRun.maxInFlight()
+                + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", payment.claim-batch="
+                + payRun.claimBatch() + ", payment.sync-run-budget-seconds=" + payRun.syncBudget().toSeconds() + ", max body " + maxBodyBytes
                 + " bytes", List.of(client));
     }
 }

@@ -3,7 +3,10 @@ package dev.paymesh.invoice;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -19,25 +22,38 @@ import io.helidon.http.Headers;
 import dev.paymesh.support.StoreUnavailableException;
 
 /**
- * Pays every unpaid invoice: claims them atomically, pays them concurrently with a bounded number
- * in flight, and marks each one paid only after payment-provider said so.
+ * Pays every unpaid invoice: claims them a batch at a time, pays each batch concurrently with a
+ * bounded number in flight, and records the whole batch's outcomes in one write, marking an invoice
+ * paid only after payment-provider said so.
  *
  * <p>An invoice whose outcome is unknown (a timeout, or a run that died or lost its database after
- * sending the payment) is looked up with GET /payments/{id} before anything else happens to it: a
- * recorded payment marks it paid, a 404 lets it be paid, and no answer leaves it unpaid and still
- * unknown for the next run. A 4xx from payment-provider is permanent: the invoice becomes REFUSED,
- * is reported as such once, and is not sent again until an operator returns it. Sending twice would also be safe, as payment-provider charges an invoice
- * id only once; looking first avoids relying on that.
+ * its claim) is looked up with GET /payments/{id} before anything else happens to it: a recorded
+ * payment marks it paid, a 404 lets it be paid, and no answer leaves it unpaid and still unknown for
+ * the next run. A 4xx from payment-provider is permanent: the invoice becomes REFUSED, is reported as
+ * such once, and is not sent again until an operator returns it. Sending twice would also be safe, as
+ * payment-provider charges an invoice id only once; looking first avoids relying on that.
+ *
+ * <p>The run writes to its store only between payments, one statement per batch (claim, settle, and a
+ * renewal when a batch outlasts most of its lease), so payments in flight hold no database connection.
  */
 final class PayRun {
 
     private static final Logger LOGGER = Logger.getLogger(PayRun.class.getName());
 
-    /** The outcome of a run: ids paid, and the invoices that were not, with why. */
-    record Report(List<String> paid, List<Failure> failed) {
-        /** True when some invoice failed because its store could not be written: a 503, not a 502. */
+    /** Why a run stopped before it had been through every claimable invoice. */
+    enum Unfinished {
+        /** A synchronous run reached its time budget; what it did not reach stays unpaid for the next run. */
+        TIME_BUDGET,
+        /** The invoice database went away during the run. */
+        STORE_DOWN
+    }
+
+    /** The outcome of a run: ids paid, the invoices that were not, with why, and whether it stopped early. */
+    record Report(List<String> paid, List<Failure> failed, Unfinished unfinished) {
+
+        /** True when the store could not be written or read: a 503, not a 502. */
         boolean storeUnavailable() {
-            return failed.stream().anyMatch(Failure::storeUnavailable);
+            return unfinished == Unfinished.STORE_DOWN || failed.stream().anyMatch(Failure::storeUnavailable);
         }
     }
 
@@ -48,19 +64,26 @@ final class PayRun {
         }
     }
 
-    /** What became of one claimed invoice: paid (failure null), failed, or taken over by another run. */
-    private record Outcome(boolean paid, Failure failure) {
-        static final Outcome PAID = new Outcome(true, null);
-        static final Outcome TAKEN_OVER = new Outcome(false, null);
+    /** Told how far a run has got after each batch: invoices paid and failed so far. */
+    @FunctionalInterface
+    interface Progress {
+        Progress NONE = (paid, failed) -> { };
+
+        void settled(int paid, int failed);
     }
 
     /**
      * The settings under {@code payment}; the defaults are in application.yaml.
      *
-     * @param maxInFlight payments in flight at once during one run
+     * @param maxInFlight payments in flight at once in this replica, all its runs together
      * @param claimLease  how long a run's claim on an invoice lasts before another run may take it over
+     * @param claimBatch  invoices claimed, and settled, by one statement
+     * @param onePayment  the longest one payment and its lookup take (connect and read timeouts, twice):
+     *                    a payment is not sent on a claim with less than this left of its lease
+     * @param syncBudget  how long a synchronous run keeps claiming: it must answer before the
+     *                    gateway's route timeout, or the caller would see a 504 while it goes on
      */
-    record Settings(int maxInFlight, Duration claimLease) {
+    record Settings(int maxInFlight, Duration claimLease, int claimBatch, Duration onePayment, Duration syncBudget) {
 
         Settings {
             if (maxInFlight < 1) {
@@ -70,34 +93,31 @@ final class PayRun {
                 throw new IllegalArgumentException("payment.claim-lease-seconds must be at least 1, got "
                         + claimLease.toSeconds());
             }
+            if (claimBatch < 1) {
+                throw new IllegalArgumentException("payment.claim-batch must be at least 1, got " + claimBatch);
+            }
+            if (syncBudget.toSeconds() < 1) {
+                throw new IllegalArgumentException("payment.sync-run-budget-seconds must be at least 1, got "
+                        + syncBudget.toSeconds());
+            }
         }
 
         /**
-         * Reads the settings; the lease must outlast one payment and its lookup, or a slow but living
-         * run would have its invoices taken, so a shorter one is warned about.
+         * Reads the settings; the lease must outlast one payment and its lookup, or every payment
+         * would first renew its claim, so a shorter one is warned about.
          */
         static Settings from(Config payment, HttpPaymentClient.Settings provider) {
             Settings settings = new Settings(payment.get("max-in-flight").asInt().get(),
-                    Duration.ofSeconds(payment.get("claim-lease-seconds").asLong().get()));
-            Duration oneInvoice = provider.connectTimeout().plus(provider.readTimeout()).multipliedBy(2);
-            if (settings.claimLease().compareTo(oneInvoice) <= 0) {
+                    Duration.ofSeconds(payment.get("claim-lease-seconds").asLong().get()),
+                    payment.get("claim-batch").asInt().get(),
+                    provider.connectTimeout().plus(provider.readTimeout()).multipliedBy(2),
+                    Duration.ofSeconds(payment.get("sync-run-budget-seconds").asLong().get()));
+            if (settings.claimLease().compareTo(settings.onePayment()) <= 0) {
                 LOGGER.warning(() -> "payment.claim-lease-seconds=" + settings.claimLease().toSeconds()
-                        + " is not above one payment and its lookup (" + oneInvoice.toMillis()
-                        + " ms): a slow pay run may have invoices taken over");
+                        + " is not above one payment and its lookup (" + settings.onePayment().toMillis()
+                        + " ms): every payment renews its claim first");
             }
             return settings;
-        }
-
-        /**
-         * The payments one replica keeps in flight when its invoices are in a database pool of this
-         * size. Each payment writes twice, borrowing a connection each time, so more payments than
-         * connections only queue for the pool, and the reads queue behind them until both time out
-         * into 503s and leave invoices claimed. A quarter of the pool (at least one connection) is
-         * kept for everything else; the rest bounds the payments.
-         */
-        int maxInFlightWithin(int poolSize) {
-            int keptForOthers = Math.max(1, poolSize / 4);
-            return Math.max(1, Math.min(maxInFlight, poolSize - keptForOthers));
         }
     }
 
@@ -109,162 +129,289 @@ final class PayRun {
 
     private final InvoiceStore store;
     private final PaymentClient client;
-    /** Payments in flight in this replica, shared by its runs, so two runs at once stay within the pool. */
+    private final Settings settings;
+    /** Payments in flight in this replica, shared by its runs. */
     private final Semaphore inFlight;
     private final PaymentMetrics metrics;
     private final String instance;
 
-    PayRun(InvoiceStore store, PaymentClient client, int maxInFlight, PaymentMetrics metrics, String instance) {
+    PayRun(InvoiceStore store, PaymentClient client, Settings settings, PaymentMetrics metrics, String instance) {
         this.store = store;
         this.client = client;
-        this.inFlight = new Semaphore(maxInFlight);
+        this.settings = settings;
+        this.inFlight = new Semaphore(settings.maxInFlight());
         this.metrics = metrics;
         this.instance = instance;
     }
 
-    /** Claims and pays; a store that cannot even be asked for the claim fails the whole run. */
+    Settings settings() {
+        return settings;
+    }
+
+    /** A synchronous run: it stops claiming at the time budget. */
     Report payAllUnpaid(Headers incoming) throws InterruptedException {
-        // Unique per run, so two runs in one replica never act on each other's claims.
-        String owner = instance + "/" + UUID.randomUUID();
-        List<InvoiceStore.Claimed> claimed = store.claimUnpaid(owner);
-        List<Future<Outcome>> outcomes = new ArrayList<>(claimed.size());
+        return payAllUnpaid(UUID.randomUUID().toString(), incoming, settings.syncBudget(), Progress.NONE);
+    }
+
+    /**
+     * Claims and pays batch after batch until none is left or {@code budget} (null: none) has passed.
+     * A store that cannot even be asked for the first claim fails the whole run. {@code runId} must
+     * be unique: with this replica's name it names the run's claims, so two runs never act on each
+     * other's.
+     */
+    Report payAllUnpaid(String runId, Headers incoming, Duration budget, Progress progress) throws InterruptedException {
+        String owner = instance + "/" + runId;
+        long started = System.nanoTime();
+        Tally tally = new Tally();
+        boolean outOfTime = false;
+        String after = null;
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
-            for (InvoiceStore.Claimed claim : claimed) {
+            try {
+                while (!tally.storeDown) {
+                    if (after != null && budget != null && System.nanoTime() - started >= budget.toNanos()) {
+                        outOfTime = true;
+                        break;
+                    }
+                    long claimedAt = System.nanoTime();
+                    List<InvoiceStore.Claimed> batch;
+                    try {
+                        batch = store.claimUnpaid(owner, after, settings.claimBatch());
+                    } catch (StoreUnavailableException e) {
+                        if (after == null) {
+                            throw e; // nothing done yet: the answer is the store's 503
+                        }
+                        tally.storeDown = true;
+                        break;
+                    }
+                    if (batch.isEmpty()) {
+                        break;
+                    }
+                    after = batch.getLast().invoice().id();
+                    Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sending = new LinkedHashMap<>();
+                    try {
+                        send(batch, claimedAt, owner, incoming, executor, sending, tally, progress);
+                    } finally {
+                        settle(tally.unrecorded, owner, tally, progress);
+                        tally.unrecorded = sending;
+                    }
+                    if (batch.size() < settings.claimBatch()) {
+                        break; // nothing claimable was left after this batch when it was claimed
+                    }
+                }
+            } finally {
+                settle(tally.unrecorded, owner, tally, progress);
+            }
+        }
+        if (outOfTime) {
+            LOGGER.info(() -> "pay run " + owner + " reached its time budget of " + budget.toSeconds()
+                    + " s; the invoices it did not claim are left to the next run");
+        }
+        tally.failed.sort(Comparator.comparing(Failure::invoiceId));
+        Unfinished unfinished = tally.storeDown ? Unfinished.STORE_DOWN : outOfTime ? Unfinished.TIME_BUDGET : null;
+        return new Report(tally.paid, tally.failed, unfinished);
+    }
+
+    /** What a run found so far. */
+    private static final class Tally {
+        final List<String> paid = new ArrayList<>();
+        final List<Failure> failed = new ArrayList<>();
+        /** The store could not be written: the run claims nothing more. */
+        boolean storeDown;
+        /**
+         * The previous batch, sent and not yet recorded. It is recorded while the next one is sent,
+         * as soon as its payments have all ended, so that the slots its last payments free are
+         * filled at once rather than after a write and a claim.
+         */
+        Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> unrecorded = Map.of();
+    }
+
+    /**
+     * Sends the batch's payments, at most {@code maxInFlight} at once in the replica, into
+     * {@code sent}; what it could not send it hands back (or, with the store away, reports).
+     */
+    private void send(List<InvoiceStore.Claimed> claimed, long claimedAt, String owner, Headers incoming,
+                      ExecutorService executor, Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sent,
+                      Tally tally, Progress progress) throws InterruptedException {
+        List<InvoiceStore.Claimed> batch = new ArrayList<>(claimed);
+        long renewedAt = claimedAt;
+        int next = 0;
+        try {
+            while (next < batch.size()) {
+                if (!tally.unrecorded.isEmpty() && tally.unrecorded.values().stream().allMatch(Future::isDone)) {
+                    settle(tally.unrecorded, owner, tally, progress);
+                    tally.unrecorded = Map.of();
+                }
                 inFlight.acquire();
+                boolean submitted = false;
                 try {
-                    outcomes.add(executor.submit(() -> {
+                    if (System.nanoTime() - renewedAt + settings.onePayment().toNanos() >= settings.claimLease().toNanos()) {
+                        // Too little of the lease is left for one more payment and its lookup: renew
+                        // what is still to be sent, or another run could take it over mid-payment.
+                        long renewing = System.nanoTime();
+                        List<InvoiceStore.Claimed> rest = batch.subList(next, batch.size());
+                        Set<String> kept = store.renew(owner, rest.stream().map(claim -> claim.invoice().id()).toList());
+                        renewedAt = renewing;
+                        int before = rest.size();
+                        rest.removeIf(claim -> !kept.contains(claim.invoice().id()));
+                        if (rest.size() < before) {
+                            LOGGER.info(() -> (before - kept.size()) + " invoices of pay run " + owner
+                                    + " were taken over by another run before they were sent");
+                        }
+                        progress.settled(tally.paid.size(), tally.failed.size()); // alive, if slow
+                        if (next == batch.size()) {
+                            break;
+                        }
+                    }
+                    InvoiceStore.Claimed claim = batch.get(next);
+                    sent.put(claim, executor.submit(() -> {
                         try {
-                            return payOne(claim, owner, incoming);
+                            return payOne(claim, incoming);
                         } finally {
                             inFlight.release();
                         }
                     }));
-                } catch (RuntimeException e) {
-                    inFlight.release();
-                    throw e;
+                    submitted = true;
+                    next++;
+                } finally {
+                    if (!submitted) {
+                        inFlight.release();
+                    }
                 }
             }
-        } finally {
-            // An interrupted run (a shutdown, an interrupted wait for a slot) hands back at once
-            // what it claimed but never sent, instead of holding it until the lease runs out.
-            releaseUnsent(claimed.subList(outcomes.size(), claimed.size()), owner);
-        }
-        List<String> paid = new ArrayList<>();
-        List<Failure> failed = new ArrayList<>();
-        for (int i = 0; i < claimed.size(); i++) {
-            Outcome outcome = result(outcomes.get(i), claimed.get(i).invoice(), owner);
-            if (outcome.paid()) {
-                paid.add(claimed.get(i).invoice().id());
-            } else if (outcome.failure() != null) {
-                failed.add(outcome.failure());
+        } catch (StoreUnavailableException e) {
+            // The renewal failed: nothing more is sent, and what was not sent stays claimed.
+            tally.storeDown = true;
+            for (InvoiceStore.Claimed claim : batch.subList(next, batch.size())) {
+                tally.failed.add(new Failure(claim.invoice().id(), STORE_DOWN, true));
             }
+            next = batch.size();
+        } finally {
+            // An interrupted run (a shutdown) hands back at once what it claimed but never sent,
+            // instead of holding it until the lease runs out; what it did send is recorded after.
+            releaseUnsent(batch.subList(next, batch.size()), owner);
         }
-        failed.sort(Comparator.comparing(Failure::invoiceId));
-        return new Report(paid, failed);
     }
 
     private void releaseUnsent(List<InvoiceStore.Claimed> unsent, String owner) {
-        for (InvoiceStore.Claimed claim : unsent) {
-            try {
-                // An invoice whose outcome was unknown stays so: the next run still looks it up first.
-                store.release(claim.invoice().id(), owner, claim.outcomeUnknown());
-            } catch (RuntimeException e) {
-                LOGGER.log(Level.FINE, "could not release invoice " + claim.invoice().id()
-                        + "; its claim lease returns it", e);
-            }
+        if (unsent.isEmpty()) {
+            return;
         }
-        if (!unsent.isEmpty()) {
-            LOGGER.info(() -> "pay run " + owner + " stopped early; " + unsent.size()
-                    + " claimed invoices released unsent");
+        Map<String, InvoiceStore.Settlement> back = new LinkedHashMap<>();
+        // An invoice whose outcome was unknown stays so: the next run still looks it up first.
+        unsent.forEach(claim -> back.put(claim.invoice().id(),
+                claim.outcomeUnknown() ? InvoiceStore.Settlement.UNKNOWN : InvoiceStore.Settlement.NOT_PAID));
+        try {
+            store.settle(owner, back);
+        } catch (RuntimeException e) {
+            LOGGER.log(Level.FINE, "could not release " + back.size() + " unsent invoices; their claim lease returns them", e);
         }
+        LOGGER.info(() -> "pay run " + owner + " stopped early; " + unsent.size() + " claimed invoices released unsent");
     }
 
-    private Outcome result(Future<Outcome> outcome, Invoice invoice, String owner) throws InterruptedException {
+    /** Waits for the payments sent and records them in one write, then tells the progress. */
+    private void settle(Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sent, String owner, Tally tally,
+                        Progress progress) {
+        if (sent.isEmpty()) {
+            return;
+        }
+        Map<String, PaymentClient.Result> results = new LinkedHashMap<>();
+        Map<String, InvoiceStore.Settlement> settlements = new LinkedHashMap<>();
+        sent.forEach((claim, future) -> {
+            PaymentClient.Result result = resultOf(future, claim.invoice());
+            results.put(claim.invoice().id(), result);
+            settlements.put(claim.invoice().id(), switch (result) {
+                case PaymentClient.Result.Paid ignored -> InvoiceStore.Settlement.PAID;
+                case PaymentClient.Result.NotPaid ignored -> InvoiceStore.Settlement.NOT_PAID;
+                case PaymentClient.Result.Unknown ignored -> InvoiceStore.Settlement.UNKNOWN;
+                case PaymentClient.Result.Refused ignored -> InvoiceStore.Settlement.REFUSED;
+            });
+        });
+        Set<String> settled;
         try {
-            return outcome.get();
+            settled = store.settle(owner, settlements);
+        } catch (StoreUnavailableException e) {
+            // The claims made the outcomes unknown in the store, so whoever claims these invoices
+            // after the lease asks payment-provider first and never pays them twice.
+            results.forEach((id, result) -> tally.failed.add(new Failure(id, (result instanceof PaymentClient.Result.Paid
+                    ? "paid at payment-provider, but " : "not paid, and ") + STORE_DOWN, true)));
+            tally.storeDown = true;
+            return;
+        }
+        results.forEach((id, result) -> record(id, result, settled.contains(id), tally));
+        progress.settled(tally.paid.size(), tally.failed.size());
+    }
+
+    private static PaymentClient.Result resultOf(Future<PaymentClient.Result> future, Invoice invoice) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return future.get();
+                } catch (InterruptedException e) {
+                    // The payment is on its way; its outcome must be recorded before the run gives up.
+                    interrupted = true;
+                }
+            }
         } catch (ExecutionException e) {
             // payOne never throws on purpose. How far it got is not known, so the invoice goes back
-            // as unknown, to be looked up first; if even that fails, the lease returns it.
+            // as unknown, to be looked up first.
             LOGGER.log(Level.WARNING, "paying invoice " + invoice.id() + " failed", e.getCause());
-            try {
-                store.release(invoice.id(), owner, true);
-            } catch (RuntimeException releaseFailed) {
-                LOGGER.log(Level.FINE, "could not release invoice " + invoice.id(), releaseFailed);
+            return new PaymentClient.Result.Unknown("internal error while paying");
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
-            return new Outcome(false, new Failure(invoice.id(), "internal error while paying"));
         }
     }
 
-    /** Leaves the invoice PAID or UNPAID; PAYING only while the store cannot be written. */
-    private Outcome payOne(InvoiceStore.Claimed claim, String owner, Headers incoming) {
+    private void record(String id, PaymentClient.Result result, boolean stillOurs, Tally tally) {
+        if (!stillOurs) {
+            // The run that took it over looks it up first and records it.
+            LOGGER.warning(() -> "invoice " + id + " was " + (result instanceof PaymentClient.Result.Paid ? "paid" : "sent")
+                    + " but taken over by another pay run before it could be recorded; that run records it");
+        }
+        switch (result) {
+            case PaymentClient.Result.Paid ignored -> {
+                metrics.succeeded();
+                tally.paid.add(id);
+            }
+            case PaymentClient.Result.Refused refused -> {
+                metrics.failed();
+                LOGGER.warning(() -> "invoice " + id + " was refused by payment-provider and is not"
+                        + " resent until an operator returns it to UNPAID: " + refused.reason());
+                tally.failed.add(new Failure(id, REFUSED + refused.reason()));
+            }
+            case PaymentClient.Result.NotPaid notPaid -> {
+                metrics.failed();
+                tally.failed.add(new Failure(id, notPaid.reason()));
+            }
+            case PaymentClient.Result.Unknown unknown -> {
+                metrics.failed();
+                tally.failed.add(new Failure(id, unknown.reason() + "; it will be checked on the next run"));
+            }
+        }
+    }
+
+    /** Pays one claimed invoice, looking it up first when an earlier attempt's outcome is unknown. */
+    private PaymentClient.Result payOne(InvoiceStore.Claimed claim, Headers incoming) {
         Invoice invoice = claim.invoice();
-        try {
-            if (!store.startPayment(invoice.id(), owner)) {
-                // Our claim outlived its lease and another run took the invoice over: it is theirs.
-                LOGGER.info(() -> "invoice " + invoice.id() + " was taken over by another pay run");
-                return Outcome.TAKEN_OVER;
-            }
-        } catch (StoreUnavailableException e) {
-            // Nothing was sent; the invoice stays claimed until the lease runs out.
-            return new Outcome(false, new Failure(invoice.id(), STORE_DOWN, true));
-        }
-        PaymentClient.Result result = null;
         if (claim.outcomeUnknown()) {
-            result = client.reconcile(invoice, incoming);
-            if (result instanceof PaymentClient.Result.NotPaid) {
-                result = null; // payment-provider has nothing for it: pay it now
+            PaymentClient.Result lookedUp = client.reconcile(invoice, incoming);
+            if (!(lookedUp instanceof PaymentClient.Result.NotPaid)) {
+                return lookedUp;
             }
+            // payment-provider has nothing for it: pay it now
         }
-        if (result == null) {
-            metrics.attempted();
-            result = client.pay(invoice, incoming);
-            if (result instanceof PaymentClient.Result.Unknown unknown) {
-                // A timeout, a 5xx or a connection lost after sending: ask before anything else.
-                result = switch (client.reconcile(invoice, incoming)) {
-                    case PaymentClient.Result.NotPaid ignored -> new PaymentClient.Result.NotPaid(
-                            unknown.reason() + "; payment-provider has no payment for it");
-                    case PaymentClient.Result lookedUp -> lookedUp;
-                };
-            }
+        metrics.attempted();
+        PaymentClient.Result result = client.pay(invoice, incoming);
+        if (result instanceof PaymentClient.Result.Unknown unknown) {
+            // A timeout, a 5xx or a connection lost after sending: ask before anything else.
+            return switch (client.reconcile(invoice, incoming)) {
+                case PaymentClient.Result.NotPaid ignored -> new PaymentClient.Result.NotPaid(
+                        unknown.reason() + "; payment-provider has no payment for it");
+                case PaymentClient.Result lookedUp -> lookedUp;
+            };
         }
-        try {
-            return record(invoice, owner, result);
-        } catch (StoreUnavailableException e) {
-            // startPayment marked the outcome unknown in the store, so whoever claims the invoice
-            // after the lease asks payment-provider first and never pays it twice.
-            String what = result instanceof PaymentClient.Result.Paid
-                    ? "paid at payment-provider, but " : "not paid, and ";
-            return new Outcome(false, new Failure(invoice.id(), what + STORE_DOWN, true));
-        }
-    }
-
-    private Outcome record(Invoice invoice, String owner, PaymentClient.Result result) {
-        if (result instanceof PaymentClient.Result.Paid) {
-            if (!store.markPaid(invoice.id(), owner)) {
-                // The run that took it over looks it up first and finds it paid.
-                LOGGER.warning(() -> "invoice " + invoice.id() + " was paid but taken over by another pay run"
-                        + " before it could be marked; that run records it");
-            }
-            metrics.succeeded();
-            return Outcome.PAID;
-        }
-        if (result instanceof PaymentClient.Result.Refused refused) {
-            store.refuse(invoice.id(), owner);
-            metrics.failed();
-            LOGGER.warning(() -> "invoice " + invoice.id() + " was refused by payment-provider and is not"
-                    + " resent until an operator returns it to UNPAID: " + refused.reason());
-            return new Outcome(false, new Failure(invoice.id(), REFUSED + refused.reason()));
-        }
-        boolean unknown = result instanceof PaymentClient.Result.Unknown;
-        store.release(invoice.id(), owner, unknown);
-        metrics.failed();
-        String reason = switch (result) {
-            case PaymentClient.Result.NotPaid notPaid -> notPaid.reason();
-            case PaymentClient.Result.Unknown stillUnknown ->
-                    stillUnknown.reason() + "; it will be checked on the next run";
-            case PaymentClient.Result.Paid ignored -> throw new IllegalStateException("unreachable");
-            case PaymentClient.Result.Refused ignored -> throw new IllegalStateException("unreachable");
-        };
-        return new Outcome(false, new Failure(invoice.id(), reason));
+        return result;
     }
 }

@@ -24,6 +24,7 @@ import dev.paymesh.support.StoreUnavailableException;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.endsWith;
 import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.startsWith;
 
@@ -65,6 +66,7 @@ class InvoiceRoutingTest {
     }
 
     private static final ScriptedPaymentClient PROVIDER = new ScriptedPaymentClient();
+    private static final PayRunLog PAY_RUNS = new InMemoryPayRunLog();
     private static InvoiceStore store = InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC());
     private static volatile boolean storeDown;
 
@@ -76,7 +78,9 @@ class InvoiceRoutingTest {
 
     @SetUpRoute
     static void routing(HttpRouting.Builder routing) {
-        new InvoiceApp(new DelegatingStore(), PROVIDER, 4, 256, Metrics.globalRegistry(), "invoice-app").routing(routing);
+        // Batches of two, so that the seed's three invoices take two claims.
+        new InvoiceApp(new DelegatingStore(), PAY_RUNS, PROVIDER, TestApps.payRunSettings(4, LEASE, 2), 256,
+                Metrics.globalRegistry(), "invoice-app").routing(routing);
     }
 
     @BeforeEach
@@ -261,7 +265,7 @@ class InvoiceRoutingTest {
 
     @Test
     void aStoreLostInTheMiddleOfARunAnswers503AndKeepsTheClaims() {
-        // The database goes away while the payments are at the provider: nothing can be recorded.
+        // The database goes away while the first batch (I1, I2) is at the provider: nothing can be recorded.
         PROVIDER.duringPay = id -> storeDown = true;
         var response = client.post("/invoices/pay").request(String.class);
         assertThat(response.status(), is(Status.SERVICE_UNAVAILABLE_503));
@@ -269,15 +273,99 @@ class InvoiceRoutingTest {
         assertThat(response.entity(), containsString("\"error\":\"paid at payment-provider, but "
                 + "the invoice database is unavailable"));
         assertThat(response.entity(), startsWith("{\"paid\":[],"));
+        assertThat(response.entity(), endsWith(",\"unfinished\":\"the invoice database became unavailable during the run;"
+                + " the invoices it did not reach are left to the next run\"}"));
         storeDown = false;
         PROVIDER.duringPay = id -> { };
         int sent = PROVIDER.payCalls.get();
-        // Still claimed: no run sends them again before the lease runs out and a lookup comes first.
+        // What the run claimed stays claimed: no run sends it again before the lease runs out and a
+        // lookup comes first. The first batch certainly; the second (I3) if the run claimed it
+        // before it found the database gone.
+        java.util.List<String> claimed = java.util.stream.Stream.of("I1", "I2", "I3")
+                .filter(id -> store.find(id).orElseThrow().state() == Invoice.State.PAYING).toList();
+        assertThat(claimed.containsAll(java.util.List.of("I1", "I2")), is(true));
+        java.util.List<String> left = java.util.stream.Stream.of("I1", "I2", "I3").filter(id -> !claimed.contains(id)).toList();
+        var next = client.post("/invoices/pay").request(String.class);
+        assertThat(next.entity(), is("{\"paid\":" + left.stream().map(id -> "\"" + id + "\"").toList().toString()
+                .replace(" ", "") + ",\"failed\":[]}"));
+        assertThat(PROVIDER.payCalls.get(), is(sent + left.size()));
         for (String id : java.util.List.of("I1", "I2", "I3")) {
-            assertThat(store.find(id).orElseThrow().state(), is(Invoice.State.PAYING));
+            assertThat(id + " sent once", count(PROVIDER.paysPerId, id) <= 1, is(true));
         }
-        assertThat(client.post("/invoices/pay").request(String.class).entity(), is("{\"paid\":[],\"failed\":[]}"));
-        assertThat(PROVIDER.payCalls.get(), is(sent));
+    }
+
+    @Test
+    void payingWithPreferRespondAsyncAnswers202AndThePayRunIsPolledToTheSameAnswer() throws Exception {
+        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("payment-provider unreachable: boom"));
+        var accepted = client.post("/invoices/pay").header(HeaderNames.create("Prefer"), "respond-async, wait=5")
+                .request(String.class);
+        assertThat(accepted.status(), is(Status.ACCEPTED_202));
+        assertThat(accepted.headers().first(HeaderNames.create("Preference-Applied")).orElseThrow(), is("respond-async"));
+        String location = accepted.headers().first(HeaderNames.LOCATION).orElseThrow();
+        assertThat(location, location.matches("/invoices/pay-runs/[0-9a-f-]{36}"), is(true));
+        String id = location.substring("/invoices/pay-runs/".length());
+        assertThat(accepted.entity(), is("{\"id\":\"" + id + "\",\"state\":\"running\"}"));
+
+        String done = pollUntilDone(location);
+        assertThat(done, is("{\"id\":\"" + id + "\",\"state\":\"done\",\"status\":502,\"paid\":[\"I1\",\"I3\"],"
+                + "\"failed\":[{\"InvoiceId\":\"I2\",\"error\":\"payment-provider unreachable: boom\"}]}"));
+        assertThat(store.find("I1").orElseThrow().isPaid(), is(true));
+        assertThat(PROVIDER.payCalls.get(), is(3));
+    }
+
+    @Test
+    void aRunningPayRunShowsItsProgress() throws Exception {
+        java.util.concurrent.CountDownLatch letGo = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch i3Reached = new java.util.concurrent.CountDownLatch(1);
+        PROVIDER.duringPay = id -> {
+            if (id.equals("I3")) {
+                i3Reached.countDown();
+                try {
+                    letGo.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        String location = client.post("/invoices/pay").header(HeaderNames.create("Prefer"), "respond-async")
+                .request(String.class).headers().first(HeaderNames.LOCATION).orElseThrow();
+        // The first batch (I1, I2) is settled; I3, the second, is at the provider.
+        assertThat(i3Reached.await(10, java.util.concurrent.TimeUnit.SECONDS), is(true));
+        var running = client.get(location).request(String.class);
+        assertThat(running.status(), is(Status.OK_200));
+        assertThat(running.entity(), endsWith("\"state\":\"running\",\"progress\":{\"paid\":2,\"failed\":0}}"));
+        assertThat(running.headers().first(HeaderNames.RETRY_AFTER).orElseThrow(), is("1"));
+        letGo.countDown();
+        assertThat(pollUntilDone(location), endsWith("\"status\":200,\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {"return=minimal", "respond-asynchronously", "handling=strict; respond-async"})
+    void otherPreferencesGetTheSynchronousAnswer(String prefer) {
+        var response = client.post("/invoices/pay").header(HeaderNames.create("Prefer"), prefer).request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("{\"paid\":[\"I1\",\"I2\",\"I3\"],\"failed\":[]}"));
+    }
+
+    @Test
+    void anUnknownPayRunIs404() {
+        var response = client.get("/invoices/pay-runs/nope").request(String.class);
+        assertThat(response.status(), is(Status.NOT_FOUND_404));
+        assertThat(response.entity(), is("{\"error\":\"pay run not found\"}"));
+        assertThat(client.delete("/invoices/pay-runs/nope").request(String.class).status(), is(Status.METHOD_NOT_ALLOWED_405));
+    }
+
+    private String pollUntilDone(String location) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (System.nanoTime() < deadline) {
+            var polled = client.get(location).request(String.class);
+            assertThat(polled.status(), is(Status.OK_200));
+            if (polled.entity().contains("\"state\":\"done\"")) {
+                return polled.entity();
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("the pay run at " + location + " did not end within 10 s");
     }
 
     @Test
@@ -532,28 +620,18 @@ class InvoiceRoutingTest {
         }
 
         @Override
-        public java.util.List<Claimed> claimUnpaid(String owner) {
-            return store().claimUnpaid(owner);
+        public java.util.List<Claimed> claimUnpaid(String owner, String after, int limit) {
+            return store().claimUnpaid(owner, after, limit);
         }
 
         @Override
-        public boolean startPayment(String id, String owner) {
-            return store().startPayment(id, owner);
+        public java.util.Set<String> renew(String owner, java.util.Collection<String> ids) {
+            return store().renew(owner, ids);
         }
 
         @Override
-        public boolean markPaid(String id, String owner) {
-            return store().markPaid(id, owner);
-        }
-
-        @Override
-        public boolean release(String id, String owner, boolean outcomeUnknown) {
-            return store().release(id, owner, outcomeUnknown);
-        }
-
-        @Override
-        public boolean refuse(String id, String owner) {
-            return store().refuse(id, owner);
+        public java.util.Set<String> settle(String owner, java.util.Map<String, Settlement> settlements) {
+            return store().settle(owner, settlements);
         }
     }
 

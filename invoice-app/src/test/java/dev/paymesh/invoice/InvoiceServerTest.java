@@ -45,7 +45,8 @@ class InvoiceServerTest {
     static void server(WebServerConfig.Builder server) {
         PaymentClient deadProvider = new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:9",
                 Duration.ofMillis(300), Duration.ofMillis(300)));
-        InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC()), deadProvider, 8, 65536,
+        InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC()), new InMemoryPayRunLog(), deadProvider,
+                TestApps.payRunSettings(8, LEASE, 256), 65536,
                 Metrics.globalRegistry(), "invoice-app");
         server.addFeature(Services.observe(ServiceConfig.over(Main.class, Map.of()), List.of()))
                 .routing(app::routing);

@@ -244,8 +244,8 @@ abstract class InvoiceStoreContract {
 
         List<InvoiceStore.Claimed> taken = store.claimUnpaid("run-2");
         assertThat(ids(taken), is(List.of("I1", "I2", "I3")));
-        // A payment may have been sent for I1 only: the new owner must ask payment-provider about it first.
-        assertThat(taken.stream().map(InvoiceStore.Claimed::outcomeUnknown).toList(), contains(true, false, false));
+        // The dead run may have sent a payment for any invoice it claimed: the new owner must ask first.
+        assertThat(taken.stream().map(InvoiceStore.Claimed::outcomeUnknown).toList(), contains(true, true, true));
 
         assertThat(store.markPaid("I1", "dead-run"), is(false));
         assertThat(store.release("I2", "dead-run", false), is(false));
@@ -305,5 +305,54 @@ abstract class InvoiceStoreContract {
         Set<String> unique = new HashSet<>(claimed);
         assertThat("an invoice was claimed twice", unique.size(), is(claimed.size()));
         assertThat("an invoice was never claimed", unique.size(), is(invoices + 3));
+    }
+    @Test
+    void claimsComeInBatchesAfterTheGivenIdAndInIdOrder() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        store.create(invoice("I0", "1", "EUR"));
+        store.create(invoice("I4", "1", "EUR"));
+        store.claimUnpaid("other", "I0", 1); // I1 is another run's
+        assertThat(ids(store.claimUnpaid("run-1", null, 2)), is(List.of("I0", "I2")));
+        assertThat(ids(store.claimUnpaid("run-1", "I2", 2)), is(List.of("I3", "I4")));
+        assertThat(store.claimUnpaid("run-1", "I4", 2), is(empty()));
+        // A released invoice is claimable again, but only by a claim that starts before it.
+        store.release("I2", "run-1", false);
+        assertThat(store.claimUnpaid("run-1", "I4", 2), is(empty()));
+        assertThat(ids(store.claimUnpaid("run-2", null, 10)), is(List.of("I2")));
+    }
+
+    @Test
+    void aClaimNotesThatAPaymentMayBeSentAndReportsWhatWasKnownBefore() {
+        InvoiceStore store = seededStore(Duration.ZERO);
+        List<InvoiceStore.Claimed> first = store.claimUnpaid("run-1", null, 10);
+        assertThat(first.stream().noneMatch(InvoiceStore.Claimed::outcomeUnknown), is(true));
+        // Past the lease, a second run finds all three possibly sent.
+        List<InvoiceStore.Claimed> second = store.claimUnpaid("run-2", null, 10);
+        assertThat(second.stream().allMatch(InvoiceStore.Claimed::outcomeUnknown), is(true));
+    }
+
+    @Test
+    void aBatchIsRenewedAndSettledInOneCallForTheClaimsStillHeld() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        store.create(invoice("I4", "1", "EUR"));
+        store.claimUnpaid("run-1", null, 3);
+        store.claimUnpaid("run-2", null, 10);
+        assertThat(store.renew("run-1", List.of("I1", "I2", "I4", "nope")), is(Set.of("I1", "I2")));
+        assertThat(store.settle("run-1", Map.of(
+                        "I1", InvoiceStore.Settlement.PAID,
+                        "I2", InvoiceStore.Settlement.UNKNOWN,
+                        "I3", InvoiceStore.Settlement.REFUSED,
+                        "I4", InvoiceStore.Settlement.PAID)),
+                is(Set.of("I1", "I2", "I3")));
+        assertThat(state(store, "I1"), is(Invoice.State.PAID));
+        assertThat(state(store, "I2"), is(Invoice.State.UNPAID));
+        assertThat(state(store, "I3"), is(Invoice.State.REFUSED));
+        assertThat("run-2's claim is untouched", state(store, "I4"), is(Invoice.State.PAYING));
+        assertThat(store.settle("run-2", Map.of("I4", InvoiceStore.Settlement.NOT_PAID)), is(Set.of("I4")));
+
+        List<InvoiceStore.Claimed> next = store.claimUnpaid("run-3");
+        assertThat(ids(next), is(List.of("I2", "I4")));
+        assertThat(next.stream().map(InvoiceStore.Claimed::outcomeUnknown).toList(), contains(true, false));
+        assertThat("nothing to settle is nothing changed", store.settle("run-3", Map.of()), is(empty()));
     }
 }

@@ -1,9 +1,16 @@
 package dev.paymesh.invoice;
 
+import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.Currency;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -15,13 +22,21 @@ import io.helidon.metrics.api.Metrics;
 import org.junit.jupiter.api.Test;
 
 import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.empty;
+import static org.hamcrest.Matchers.everyItem;
 import static org.hamcrest.Matchers.instanceOf;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.lessThanOrEqualTo;
+import static org.hamcrest.Matchers.nullValue;
 
-/** A pay run stopped part way: what it claimed but never sent goes back at once, not when the lease ends. */
+/**
+ * Pay runs on the in-memory store: a batch at a time, never sending on a claim another run took over,
+ * stopping at the time budget, and, stopped part way, handing back at once what was claimed but never sent.
+ */
 class PayRunTest {
 
     private static final ServerRequestHeaders NO_HEADERS = ServerRequestHeaders.create(WritableHeaders.create());
+    private static final PaymentMetrics METRICS = new PaymentMetrics(Metrics.globalRegistry());
 
     /** Pays, but holds the first payment until the test lets it go. */
     private static final class HeldClient implements PaymentClient {
@@ -50,7 +65,7 @@ class PayRunTest {
         // A lease of an hour: only an explicit release can make the invoices claimable again now.
         InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
         HeldClient client = new HeldClient();
-        PayRun run = new PayRun(store, client, 1, new PaymentMetrics(Metrics.globalRegistry()), "test");
+        PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
         AtomicReference<Throwable> ended = new AtomicReference<>();
         Thread runner = Thread.ofPlatform().start(() -> {
             try {
@@ -83,7 +98,7 @@ class PayRunTest {
         store.release("I2", "earlier", true);
         store.release("I3", "earlier", false);
         HeldClient client = new HeldClient();
-        PayRun run = new PayRun(store, client, 1, new PaymentMetrics(Metrics.globalRegistry()), "test");
+        PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
         Thread runner = Thread.ofPlatform().start(() -> {
             try {
                 run.payAllUnpaid(NO_HEADERS);
@@ -101,14 +116,127 @@ class PayRunTest {
         assertThat(i2.orElseThrow().outcomeUnknown(), is(true));
     }
 
+    /** Pays everything, noting at each payment how many invoices its run held claimed. */
+    private static final class CountingClient implements PaymentClient {
+        final InvoiceStore store;
+        final List<String> sent = new CopyOnWriteArrayList<>();
+        final List<Integer> claimedAtEachPayment = new CopyOnWriteArrayList<>();
+        Runnable duringFirstPayment = () -> { };
+
+        CountingClient(InvoiceStore store) {
+            this.store = store;
+        }
+
+        @Override
+        public Result pay(Invoice invoice, Headers incoming) {
+            if (sent.isEmpty()) {
+                duringFirstPayment.run();
+            }
+            sent.add(invoice.id());
+            claimedAtEachPayment.add((int) store.list(Optional.of(false)).stream()
+                    .filter(unpaid -> unpaid.state() == Invoice.State.PAYING).count());
+            return new Result.Paid();
+        }
+
+        @Override
+        public Result reconcile(Invoice invoice, Headers incoming) {
+            return new Result.NotPaid("no payment");
+        }
+    }
+
     @Test
-    void paymentsInFlightLeaveAQuarterOfThePoolToOtherRequests() {
-        PayRun.Settings defaults = new PayRun.Settings(32, Duration.ofSeconds(60));
-        assertThat(defaults.maxInFlightWithin(10), is(8));
-        assertThat(defaults.maxInFlightWithin(5), is(4));
-        assertThat(defaults.maxInFlightWithin(2), is(1));
-        assertThat("a pool of one still pays", defaults.maxInFlightWithin(1), is(1));
-        assertThat("a large pool leaves the setting as it is", defaults.maxInFlightWithin(100), is(32));
-        assertThat(new PayRun.Settings(3, Duration.ofSeconds(60)).maxInFlightWithin(10), is(3));
+    void aRunClaimsAndRecordsABatchAtATimeAndPaysEachInvoiceOnce() throws Exception {
+        InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
+        for (int i = 0; i < 20; i++) {
+            store.create(new Invoice("B" + (100 + i), BigDecimal.ONE, Currency.getInstance("EUR"), Invoice.State.UNPAID));
+        }
+        CountingClient client = new CountingClient(store);
+        PayRun run = new PayRun(store, client, TestApps.payRunSettings(3, Duration.ofHours(1), 8), METRICS, "test");
+
+        PayRun.Report report = run.payAllUnpaid(NO_HEADERS);
+
+        assertThat(report.paid().size(), is(23));
+        assertThat(report.failed(), is(empty()));
+        assertThat(report.unfinished(), is(nullValue()));
+        assertThat("each invoice sent once", Set.copyOf(client.sent).size(), is(23));
+        assertThat(client.sent.size(), is(23));
+        // A batch is recorded while the next is sent, so two may be claimed at once, never more.
+        assertThat(client.claimedAtEachPayment, everyItem(lessThanOrEqualTo(16)));
+        assertThat(store.list(Optional.of(false)), is(empty()));
+    }
+
+    @Test
+    void aRunSendsNothingMoreOnceAnotherRunHasTakenItsClaimsOver() throws Exception {
+        MutableClock clock = new MutableClock();
+        Duration lease = Duration.ofMinutes(1);
+        InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(lease, clock);
+        CountingClient client = new CountingClient(store);
+        // Another run takes everything over while I1 is being paid: this run looked dead to it.
+        client.duringFirstPayment = () -> {
+            clock.advance(lease.plusSeconds(1));
+            assertThat(store.claimUnpaid("other-run").size(), is(3));
+        };
+        // A payment's worst case as long as the lease: every payment renews its claim first.
+        PayRun run = new PayRun(store, client, new PayRun.Settings(1, lease, 256, lease, Duration.ofMinutes(1)),
+                METRICS, "test");
+
+        PayRun.Report report = run.payAllUnpaid(NO_HEADERS);
+
+        assertThat("I2 and I3 are the other run's now", client.sent, is(List.of("I1")));
+        assertThat(report.paid(), is(List.of("I1")));
+        // The other run holds all three, and looks I1 up first because its claim says a payment may be out.
+        assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.PAYING));
+        assertThat(store.settle("other-run", java.util.Map.of("I1", InvoiceStore.Settlement.PAID)), is(Set.of("I1")));
+    }
+
+    @Test
+    void aSynchronousRunStopsClaimingAtItsTimeBudget() throws Exception {
+        InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
+        CountingClient client = new CountingClient(store);
+        client.duringFirstPayment = () -> sleep(Duration.ofMillis(1100));
+        // Batches of one, one payment at a time and a budget of one second: I2 is claimed while I1
+        // is paid, and sent once I1 has taken up the whole budget; I3 is never claimed.
+        PayRun run = new PayRun(store, client, new PayRun.Settings(1, Duration.ofHours(1), 1, Duration.ofSeconds(14),
+                Duration.ofSeconds(1)), METRICS, "test");
+
+        PayRun.Report report = run.payAllUnpaid(NO_HEADERS);
+
+        assertThat(report.unfinished(), is(PayRun.Unfinished.TIME_BUDGET));
+        assertThat(report.paid(), is(List.of("I1", "I2")));
+        assertThat(report.failed(), is(empty()));
+        assertThat("what it did not reach is left unclaimed for the next run",
+                store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(), is(List.of("I3")));
+    }
+
+    private static void sleep(Duration duration) {
+        try {
+            Thread.sleep(duration);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A clock a test moves by hand. */
+    private static final class MutableClock extends Clock {
+        private volatile Instant now = Instant.parse("2026-01-01T00:00:00Z");
+
+        void advance(Duration by) {
+            now = now.plus(by);
+        }
+
+        @Override
+        public Instant instant() {
+            return now;
+        }
+
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            return this;
+        }
     }
 }

@@ -40,6 +40,14 @@ final class TestApps {
         return Main.start(ServiceConfig.over(Main.class, config));
     }
 
+    /**
+     * Pay-run settings for a test: {@code maxInFlight}, the lease and the batch size as given, one
+     * payment at most 14 s (application.yaml's timeouts) and a minute's budget for a synchronous run.
+     */
+    static PayRun.Settings payRunSettings(int maxInFlight, Duration lease, int claimBatch) {
+        return new PayRun.Settings(maxInFlight, lease, claimBatch, Duration.ofSeconds(14), Duration.ofSeconds(60));
+    }
+
     static WebClient client(WebServer server) {
         return WebClient.builder()
                 .baseUri("http://127.0.0.1:" + server.port())
