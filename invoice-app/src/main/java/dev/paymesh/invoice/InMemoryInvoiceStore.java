@@ -54,10 +54,35 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     public List<Invoice> list(Optional<Boolean> paid) {
         lock.lock();
         try {
-            return invoices.values().stream()
-                    .map(Entry::invoice)
-                    .filter(invoice -> paid.map(wanted -> invoice.isPaid() == wanted).orElse(true))
-                    .toList();
+            // Only references are copied under the lock; the answer is written after it is released.
+            List<Invoice> all = new ArrayList<>(invoices.size());
+            for (Entry entry : invoices.values()) {
+                if (paid.isEmpty() || entry.invoice().isPaid() == paid.get()) {
+                    all.add(entry.invoice());
+                }
+            }
+            return all;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
+        lock.lock();
+        try {
+            // The entries after the id only, and no further than the page: a page costs its own size.
+            Collection<Entry> from = after.isPresent() ? invoices.tailMap(after.get(), false).values() : invoices.values();
+            List<Invoice> page = new ArrayList<>(Math.min(limit, 128));
+            for (Entry entry : from) {
+                if (page.size() >= limit) {
+                    break;
+                }
+                if (paid.isEmpty() || entry.invoice().isPaid() == paid.get()) {
+                    page.add(entry.invoice());
+                }
+            }
+            return page;
         } finally {
             lock.unlock();
         }

@@ -1,10 +1,14 @@
 package dev.paymesh.invoice;
 
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import java.util.regex.Pattern;
 
 import io.helidon.common.uri.UriQuery;
 import io.helidon.http.HeaderName;
@@ -28,8 +32,8 @@ import dev.paymesh.support.JsonResponses;
 import dev.paymesh.support.JsonText;
 
 /**
- * The invoices API: list, look up, create, and pay all unpaid ones, synchronously or, asked with
- * {@code Prefer: respond-async}, in the background with a pay-run resource to poll.
+ * The invoices API: list (whole or by pages), look up, create, and pay all unpaid ones, synchronously
+ * or, asked with {@code Prefer: respond-async}, in the background with a pay-run resource to poll.
  *
  * @param store        where the invoices are
  * @param payRun       pays the unpaid ones
@@ -39,6 +43,9 @@ import dev.paymesh.support.JsonText;
 record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int maxBodyBytes) implements HttpService {
 
     private static final Logger LOGGER = Logger.getLogger(InvoiceService.class.getName());
+    /** The largest page {@code GET /invoices?limit=} answers. */
+    static final int MAX_LIMIT = 1000;
+    private static final Pattern LIMIT = Pattern.compile("[0-9]{1,9}");
     private static final Handler METHOD_NOT_ALLOWED = JsonResponses.methodNotAllowed(JsonResponses.PathShown.WHOLE);
     private static final HeaderName PREFER = HeaderNames.create("Prefer");
     private static final HeaderName PREFERENCE_APPLIED = HeaderNames.create("Preference-Applied");
@@ -62,15 +69,81 @@ record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int 
         // its service registry on every call: half of this handler's time under load.
         UriQuery query = request.query();
         Optional<Boolean> paid = query.contains("paid") ? Optional.of(paidFilter(query.get("paid"))) : Optional.empty();
-        // Written as text, not built as JSON-P objects: the same bytes (InvoiceJsonTest) for less.
-        StringBuilder json = new StringBuilder(256).append('[');
-        for (Invoice invoice : store.list(paid)) {
-            if (json.length() > 1) {
-                json.append(',');
-            }
-            invoice.appendJson(json);
+        if (!query.contains("limit") && !query.contains("after")) {
+            JsonResponses.send(response, Status.OK_200, jsonArray(store.list(paid)));
+            return;
         }
-        JsonResponses.send(response, Status.OK_200, json.append(']').toString());
+        Optional<String> after = query.contains("after") ? Optional.of(afterId(query)) : Optional.empty();
+        if (!query.contains("limit")) {
+            // after alone: every invoice after that id, the rest of the list in one answer.
+            JsonResponses.send(response, Status.OK_200, jsonArray(store.list(paid, after, Integer.MAX_VALUE)));
+            return;
+        }
+        int limit = limit(query);
+        // One more than the page: whether more remain is known without another read.
+        List<Invoice> invoices = store.list(paid, after, limit + 1);
+        if (invoices.size() > limit) {
+            invoices = invoices.subList(0, limit);
+            response.header(HeaderNames.LINK, nextLink(limit, invoices.getLast().id(), paid));
+        }
+        JsonResponses.send(response, Status.OK_200, jsonArray(invoices));
+    }
+
+    /**
+     * The invoices as a JSON array in UTF-8: the same bytes as JSON-P's array of their objects
+     * (InvoiceJsonTest), made from each invoice's own JSON into one array of the exact size. Written
+     * after the store's read returned, so no lock of the store is held meanwhile.
+     */
+    static byte[] jsonArray(List<Invoice> invoices) {
+        int size = Math.max(2, invoices.size() + 1);
+        for (Invoice invoice : invoices) {
+            size += invoice.jsonLength();
+        }
+        byte[] json = new byte[size];
+        int at = 0;
+        json[at++] = '[';
+        for (Invoice invoice : invoices) {
+            if (at > 1) {
+                json[at++] = ',';
+            }
+            at = invoice.copyJson(json, at);
+        }
+        json[at] = ']';
+        return json;
+    }
+
+    private static int limit(UriQuery query) {
+        String value = single(query, "limit");
+        if (!LIMIT.matcher(value).matches() || Integer.parseInt(value) < 1 || Integer.parseInt(value) > MAX_LIMIT) {
+            throw new InvalidRequestException("limit must be a whole number from 1 to " + MAX_LIMIT + ", got '" + value + "'");
+        }
+        return Integer.parseInt(value);
+    }
+
+    private static String afterId(UriQuery query) {
+        // Not held to the pattern of new ids: a row written into the database by other means may
+        // hold any id of up to 64 characters, and a next link must still lead past it. Control
+        // characters are refused (PostgreSQL takes no NUL in a string).
+        String value = single(query, "after");
+        if (value.isEmpty() || value.length() > 64 || value.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+            throw new InvalidRequestException("after must be an invoice id of 1 to 64 characters, got '" + value + "'");
+        }
+        return value;
+    }
+
+    private static String single(UriQuery query, String name) {
+        List<String> values = query.all(name);
+        if (values.size() > 1) {
+            throw new InvalidRequestException(name + " must be given once, got " + values.size() + " values");
+        }
+        return values.getFirst();
+    }
+
+    /** The next page's link, relative to the server as the Location of a new invoice is; RFC 8288. */
+    private static String nextLink(int limit, String lastId, Optional<Boolean> paid) {
+        // URLEncoder writes a space as '+', which not every reader of a query decodes as a space.
+        return "</invoices?limit=" + limit + "&after=" + URLEncoder.encode(lastId, StandardCharsets.UTF_8).replace("+", "%20")
+                + paid.map(wanted -> "&paid=" + wanted).orElse("") + ">; rel=\"next\"";
     }
 
     private static Boolean paidFilter(String value) {

@@ -36,6 +36,13 @@ public interface InvoiceStore {
     /** All invoices ordered by id, or only the paid (true) or unpaid (false) ones. */
     List<Invoice> list(Optional<Boolean> paid);
 
+    /**
+     * One page of {@link #list(Optional)}: at most {@code limit} of those invoices whose id sorts
+     * after {@code after} (by its bytes; from the first when empty), ordered by id. {@code after}
+     * need not be the id of an invoice.
+     */
+    List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit);
+
     Optional<Invoice> find(String id);
 
     /** Adds the invoice; false when one with its id exists. */

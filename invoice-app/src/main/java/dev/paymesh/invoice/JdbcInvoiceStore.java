@@ -85,6 +85,16 @@ final class JdbcInvoiceStore implements InvoiceStore {
     }
 
     @Override
+    public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
+        // The primary key's index, in the same "C" order, serves WHERE id > ? ORDER BY id LIMIT ?.
+        String where = " WHERE id > ?" + paid.map(wanted -> wanted ? " AND state = 'PAID'" : " AND state <> 'PAID'").orElse("");
+        return query("SELECT " + COLUMNS + " FROM invoice" + where + " ORDER BY id LIMIT ?", statement -> {
+            statement.setString(1, after.orElse(""));
+            statement.setInt(2, limit);
+        });
+    }
+
+    @Override
     public Optional<Invoice> find(String id) {
         return query("SELECT " + COLUMNS + " FROM invoice WHERE id = ?", statement -> statement.setString(1, id))
                 .stream().findFirst();

@@ -253,6 +253,7 @@ class InvoiceRoutingTest {
         storeDown = true;
         for (var response : java.util.List.of(
                 client.get("/invoices").request(String.class),
+                client.get("/invoices").queryParam("limit", "2").request(String.class),
                 client.get("/invoices/I1").request(String.class),
                 client.post("/invoices").submit("{\"Value\":1,\"Currency\":\"EUR\"}", String.class),
                 client.post("/invoices/pay").request(String.class))) {
@@ -386,6 +387,124 @@ class InvoiceRoutingTest {
         assertThat(bad.entity(), containsString("paid must be true or false"));
     }
 
+    private static final String I1 = "{\"InvoiceId\":\"I1\",\"Value\":12.15,\"Currency\":\"EUR\",\"IsPaid\":false}";
+    private static final String I2 = "{\"InvoiceId\":\"I2\",\"Value\":10.25,\"Currency\":\"GBP\",\"IsPaid\":false}";
+    private static final String I3 = "{\"InvoiceId\":\"I3\",\"Value\":66.13,\"Currency\":\"DKK\",\"IsPaid\":false}";
+
+    @Test
+    void theWholeListHasNoLink() {
+        var response = client.get("/invoices").request(String.class);
+        assertThat(response.entity(), is("[" + I1 + "," + I2 + "," + I3 + "]"));
+        assertThat(response.headers().contains(HeaderNames.LINK), is(false));
+    }
+
+    @Test
+    void pagesFollowTheNextLinkToTheEnd() {
+        var first = client.get("/invoices").queryParam("limit", "2").request(String.class);
+        assertThat(first.status(), is(Status.OK_200));
+        assertThat(first.entity(), is("[" + I1 + "," + I2 + "]"));
+        assertThat(first.headers().first(HeaderNames.LINK).orElseThrow(), is("</invoices?limit=2&after=I2>; rel=\"next\""));
+        var last = client.get("/invoices").queryParam("limit", "2").queryParam("after", "I2").request(String.class);
+        assertThat(last.status(), is(Status.OK_200));
+        assertThat(last.entity(), is("[" + I3 + "]"));
+        assertThat(last.headers().contains(HeaderNames.LINK), is(false));
+    }
+
+    @Test
+    void aPageThatEndsTheListExactlyHasNoLink() {
+        var all = client.get("/invoices").queryParam("limit", "3").request(String.class);
+        assertThat(all.entity(), is("[" + I1 + "," + I2 + "," + I3 + "]"));
+        assertThat(all.headers().contains(HeaderNames.LINK), is(false));
+        var most = client.get("/invoices").queryParam("limit", "1000").request(String.class);
+        assertThat(most.entity(), is(all.entity()));
+        assertThat(most.headers().contains(HeaderNames.LINK), is(false));
+        var beyond = client.get("/invoices").queryParam("limit", "2").queryParam("after", "I3").request(String.class);
+        assertThat(beyond.status(), is(Status.OK_200));
+        assertThat(beyond.entity(), is("[]"));
+        assertThat(beyond.headers().contains(HeaderNames.LINK), is(false));
+    }
+
+    @Test
+    void pagesOfTheFilteredListCarryTheFilterInTheirLink() {
+        PROVIDER.script.put("I2", new PaymentClient.Result.NotPaid("no"));
+        client.post("/invoices/pay").request(String.class);
+        String paidI1 = I1.replace("false", "true");
+        String paidI3 = I3.replace("false", "true");
+        var first = client.get("/invoices").queryParam("paid", "true").queryParam("limit", "1").request(String.class);
+        assertThat(first.entity(), is("[" + paidI1 + "]"));
+        assertThat(first.headers().first(HeaderNames.LINK).orElseThrow(),
+                is("</invoices?limit=1&after=I1&paid=true>; rel=\"next\""));
+        var second = client.get("/invoices").queryParam("limit", "1").queryParam("after", "I1").queryParam("paid", "true")
+                .request(String.class);
+        assertThat(second.entity(), is("[" + paidI3 + "]"));
+        assertThat("I3 is the last paid invoice", second.headers().contains(HeaderNames.LINK), is(false));
+        var unpaid = client.get("/invoices").queryParam("limit", "1").queryParam("paid", "false").request(String.class);
+        assertThat(unpaid.entity(), is("[" + I2 + "]"));
+        assertThat(unpaid.headers().contains(HeaderNames.LINK), is(false));
+    }
+
+    @Test
+    void theNextLinkEncodesAnIdThatIsNotUrlSafe() {
+        // An id new invoices may not have, as a row written into the database by other means may hold.
+        store.create(new Invoice("I2 b/é&x", java.math.BigDecimal.ONE, java.util.Currency.getInstance("EUR"),
+                Invoice.State.UNPAID));
+        var first = client.get("/invoices").queryParam("limit", "2").queryParam("after", "I1").request(String.class);
+        assertThat(first.entity(), is("[" + I2 + ",{\"InvoiceId\":\"I2 b/é&x\",\"Value\":1.00,\"Currency\":\"EUR\","
+                + "\"IsPaid\":false}]"));
+        String link = first.headers().first(HeaderNames.LINK).orElseThrow();
+        assertThat(link, is("</invoices?limit=2&after=I2%20b%2F%C3%A9%26x>; rel=\"next\""));
+        var next = client.get("/invoices");
+        queryParameters(link.substring(link.indexOf('?') + 1, link.indexOf('>')))
+                .forEach((name, values) -> next.queryParam(name, values.toArray(String[]::new)));
+        assertThat(next.request(String.class).entity(), is("[" + I3 + "]"));
+    }
+
+    @Test
+    void afterAloneAnswersTheRestOfTheList() {
+        var response = client.get("/invoices").queryParam("after", "I1").request(String.class);
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("[" + I2 + "," + I3 + "]"));
+        assertThat(response.headers().contains(HeaderNames.LINK), is(false));
+        assertThat(client.get("/invoices").queryParam("after", "I15").queryParam("paid", "false").request(String.class)
+                .entity(), is("[" + I2 + "," + I3 + "]"));
+    }
+
+    /** The parameters of a query such as {@code a=1&b=x%2Fy&a=2}, decoded, each name with its values in order. */
+    static java.util.Map<String, java.util.List<String>> queryParameters(String query) {
+        java.util.Map<String, java.util.List<String>> parameters = new java.util.LinkedHashMap<>();
+        for (String pair : query.split("&")) {
+            String[] nameAndValue = pair.split("=", 2);
+            parameters.computeIfAbsent(nameAndValue[0], name -> new java.util.ArrayList<>())
+                    .add(java.net.URLDecoder.decode(nameAndValue[1], java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return parameters;
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            "limit=0|{\"error\":\"limit must be a whole number from 1 to 1000, got '0'\"}",
+            "limit=1001|{\"error\":\"limit must be a whole number from 1 to 1000, got '1001'\"}",
+            "limit=-1|{\"error\":\"limit must be a whole number from 1 to 1000, got '-1'\"}",
+            "limit=%2B5|{\"error\":\"limit must be a whole number from 1 to 1000, got '+5'\"}",
+            "limit=2.0|{\"error\":\"limit must be a whole number from 1 to 1000, got '2.0'\"}",
+            "limit=ten|{\"error\":\"limit must be a whole number from 1 to 1000, got 'ten'\"}",
+            "limit=99999999999|{\"error\":\"limit must be a whole number from 1 to 1000, got '99999999999'\"}",
+            "limit=|{\"error\":\"limit must be a whole number from 1 to 1000, got ''\"}",
+            "limit=2&limit=3|{\"error\":\"limit must be given once, got 2 values\"}",
+            "limit=2&paid=yes|{\"error\":\"paid must be true or false, got 'yes'\"}",
+            "limit=2&after=a%00b|{\"error\":\"after must be an invoice id of 1 to 64 characters, got 'a\\u0000b'\"}",
+            "after=|{\"error\":\"after must be an invoice id of 1 to 64 characters, got ''\"}",
+            "after=12345678901234567890123456789012345678901234567890123456789012345|{\"error\":\"after must be an invoice id of 1 to 64 characters, got '12345678901234567890123456789012345678901234567890123456789012345'\"}",
+            "after=I1&after=I2|{\"error\":\"after must be given once, got 2 values\"}"})
+    void badPagingParametersAre400NamingTheParameter(String query, String body) {
+        var request = client.get("/invoices");
+        queryParameters(query).forEach((name, values) -> request.queryParam(name, values.toArray(String[]::new)));
+        var response = request.request(String.class);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is(body));
+        assertThat(response.headers().contains(HeaderNames.LINK), is(false));
+    }
+
     @Test
     void unknownInvoiceIsNotFound() {
         var response = client.get("/invoices/nope").request(String.class);
@@ -483,6 +602,11 @@ class InvoiceRoutingTest {
         @Override
         public java.util.List<Invoice> list(java.util.Optional<Boolean> paid) {
             return store().list(paid);
+        }
+
+        @Override
+        public java.util.List<Invoice> list(java.util.Optional<Boolean> paid, java.util.Optional<String> after, int limit) {
+            return store().list(paid, after, limit);
         }
 
         @Override

@@ -2,9 +2,11 @@ package dev.paymesh.invoice;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
 import io.helidon.metrics.api.Metrics;
 import io.helidon.webclient.http1.Http1Client;
@@ -106,6 +108,26 @@ class InvoiceServerTest {
         assertThat(response.status(), is(Status.REQUEST_ENTITY_TOO_LARGE_413));
         assertThat(response.entity(), startsWith("{\"error\":"));
         assertThat(client.get("/invoices/BIG").request(String.class).status(), is(Status.NOT_FOUND_404));
+    }
+
+    @Test
+    void aClientFollowingTheNextLinksOverTheWireReadsEveryInvoiceOnce() {
+        // The store is shared by this class's tests, which only ever hold the seed: I1, I2 and I3.
+        List<String> pages = new ArrayList<>();
+        String next = "/invoices?limit=1";
+        while (next != null) {
+            var request = client.get(next.substring(0, next.indexOf('?')));
+            InvoiceRoutingTest.queryParameters(next.substring(next.indexOf('?') + 1))
+                    .forEach((name, values) -> request.queryParam(name, values.toArray(String[]::new)));
+            var response = request.request(String.class);
+            assertThat(response.status(), is(Status.OK_200));
+            pages.add(response.entity());
+            next = response.headers().first(HeaderNames.LINK)
+                    .map(link -> link.substring(link.indexOf('<') + 1, link.indexOf(">; rel=\"next\"")))
+                    .orElse(null);
+            assertThat("a client that follows the links stops", pages.size() <= 3, is(true));
+        }
+        assertThat(String.join("", pages).replace("][", ","), is(client.get("/invoices").request(String.class).entity()));
     }
 
     @Test

@@ -110,6 +110,57 @@ abstract class InvoiceStoreContract {
         assertThat(state(store, "Z"), is(Invoice.State.UNPAID));
     }
 
+    /** Every invoice of {@code list(paid)}, read page by page as a client follows the next links. */
+    private static List<Invoice> readByPages(InvoiceStore store, Optional<Boolean> paid, int limit) {
+        List<Invoice> read = new ArrayList<>();
+        Optional<String> after = Optional.empty();
+        while (true) {
+            List<Invoice> page = store.list(paid, after, limit);
+            assertThat("a page is never longer than its limit", page.size() <= limit, is(true));
+            read.addAll(page);
+            if (page.size() < limit) {
+                return read;
+            }
+            after = Optional.of(page.getLast().id());
+        }
+    }
+
+    @Test
+    void pagesCoverEveryInvoiceOnceInOrderWithAndWithoutTheFilter() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        List.of("b", "B", "a-1", "a_1", "a.1", "10", "9", "Z").forEach(id -> store.create(invoice(id, "1", "EUR")));
+        store.claimUnpaid("run-1");
+        List.of("b", "I2", "9").forEach(id -> store.markPaid(id, "run-1"));
+        List.of("10", "B", "I1", "I3", "Z", "a-1", "a.1", "a_1").forEach(id -> store.release(id, "run-1", false));
+        for (Optional<Boolean> paid : List.of(Optional.<Boolean>empty(), Optional.of(true), Optional.of(false))) {
+            List<Invoice> whole = store.list(paid);
+            for (int limit = 1; limit <= whole.size() + 1; limit++) {
+                assertThat("paid " + paid + ", limit " + limit, readByPages(store, paid, limit), is(whole));
+            }
+        }
+        assertThat(store.list(Optional.of(true)).stream().map(Invoice::id).toList(), is(List.of("9", "I2", "b")));
+        assertThat(store.list(Optional.of(false)).size(), is(8));
+    }
+
+    @Test
+    void aPageStartsAfterTheIdGivenWhetherOrNotSuchAnInvoiceExists() {
+        InvoiceStore store = seededStore(LONG_LEASE);
+        assertThat(store.list(Optional.empty(), Optional.empty(), 2), is(List.of(
+                invoice("I1", "12.15", "EUR"), invoice("I2", "10.25", "GBP"))));
+        assertThat(store.list(Optional.empty(), Optional.of("I1"), 1), is(List.of(invoice("I2", "10.25", "GBP"))));
+        assertThat(store.list(Optional.empty(), Optional.of("I1"), 5), is(List.of(
+                invoice("I2", "10.25", "GBP"), invoice("I3", "66.13", "DKK"))));
+        // Not ids of invoices: by their bytes "I15" sorts between I1 and I2, "H" before and "i" after them all.
+        assertThat(store.list(Optional.empty(), Optional.of("I15"), 5).stream().map(Invoice::id).toList(),
+                is(List.of("I2", "I3")));
+        assertThat(store.list(Optional.empty(), Optional.of("H"), 5).size(), is(3));
+        assertThat(store.list(Optional.empty(), Optional.of("I3"), 5), is(empty()));
+        assertThat(store.list(Optional.empty(), Optional.of("i"), 5), is(empty()));
+        assertThat(store.list(Optional.of(true), Optional.empty(), 5), is(empty()));
+        assertThat(store.list(Optional.of(false), Optional.of("I2"), Integer.MAX_VALUE),
+                is(List.of(invoice("I3", "66.13", "DKK"))));
+    }
+
     @Test
     void aClaimTakesEveryUnpaidInvoiceOnce() {
         InvoiceStore store = seededStore(LONG_LEASE);

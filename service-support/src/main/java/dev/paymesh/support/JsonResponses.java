@@ -22,9 +22,14 @@ public final class JsonResponses {
 
     /** Answers with JSON text already written (see {@link JsonText}), as UTF-8 bytes. */
     public static void send(ServerResponse response, Status status, String json) {
+        send(response, status, json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Answers with JSON already written as UTF-8 bytes, which are sent as they are. */
+    public static void send(ServerResponse response, Status status, byte[] json) {
         response.status(status);
         response.header(HeaderValues.CONTENT_TYPE_JSON);
-        response.send(json.getBytes(StandardCharsets.UTF_8));
+        response.send(json);
     }
 
     public static void error(ServerResponse response, Status status, String message) {
