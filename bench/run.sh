@@ -24,9 +24,10 @@ readonly POSTGRES_PORT=15432
 readonly POSTGRES_VERSION=17.5.0
 readonly POSTGRES_USER_NAME=bench
 readonly BASELINE_PORT=18080
-# The flags of the image's entry point (Dockerfile) under the manifests' 512Mi memory limit: the
-# JVM sizes its heap from MaxRAM as it would from the container's cgroup limit.
-readonly JVM_FLAGS=(-XX:MaxRAM=512m -XX:MaxRAMPercentage=50 -XX:+ExitOnOutOfMemoryError)
+# The flags of the image's entry point, read from the same file (jvm.args, `java @file`), under
+# the manifests' 512Mi memory limit: the JVM sizes its heap from MaxRAM as it would from the
+# container's cgroup limit.
+readonly JVM_FLAGS=(-XX:MaxRAM=512m "@$ROOT/jvm.args")
 
 declare -A results=()
 declare -A db_urls=()
@@ -155,6 +156,24 @@ exercise() {
 
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
+# Bytes of live objects: the total of a class histogram, which runs a full collection first.
+live_heap_bytes() { "$JAVA_HOME/bin/jcmd" "$1" GC.class_histogram | awk '/^Total/ { print $3 }'; }
+
+# What the payments the in-memory store holds take: the live heap after load less the live heap
+# at ready, per payment recorded (the service's payments_total{outcome="recorded"}).
+record_heap_per_payment() {
+  local pid=$1 live_at_ready=$2 recorded live_after
+  recorded=$(curl -s "http://127.0.0.1:$PAYMENT_PORT/observe/metrics" \
+    | awk '/^payments_total\{/ && /outcome="recorded"/ { printf "%.0f", $NF }')
+  live_after=$(live_heap_bytes "$pid")
+  results["payment-provider payments recorded by the load"]=$recorded
+  results["payment-provider live heap MB after load"]=$(( live_after / 1048576 ))
+  if (( recorded > 0 )); then
+    results["payment-provider heap bytes per payment"]=$(( (live_after - live_at_ready) / recorded ))
+    results["payment-provider heap MB per million payments"]=$(( (live_after - live_at_ready) * 1000000 / recorded / 1048576 ))
+  fi
+}
+
 # A wrk latency such as 512.00us, 2.30ms or 1.02s, in milliseconds.
 latency_ms() {
   awk -v v="$1" 'BEGIN {
@@ -197,7 +216,7 @@ measure_baseline() {
 }
 
 measure_load() {
-  local payment_pid invoice_pid
+  local payment_pid invoice_pid live_at_ready
   log "throughput and latency under wrk ${WRK_ARGS[*]}"
   payment_pid=$(start_service payment-provider "$PAYMENT_PORT" -XX:AOTCache="$WORK/payment-provider.aot")
   invoice_pid=$(start_service invoice-app "$INVOICE_PORT" -XX:AOTCache="$WORK/invoice-app.aot")
@@ -205,12 +224,15 @@ measure_load() {
   wait_ready "$PAYMENT_PORT"; wait_ready "$INVOICE_PORT"
   results["payment-provider RSS MB at ready"]=$(rss_mb "$payment_pid")
   results["invoice-app RSS MB at ready"]=$(rss_mb "$invoice_pid")
+  live_at_ready=$(live_heap_bytes "$payment_pid")
   wrk -t2 -c50 -d5s "http://127.0.0.1:$INVOICE_PORT/invoices" >/dev/null
   run_wrk "GET /invoices" "http://127.0.0.1:$INVOICE_PORT/invoices"
   wrk -t2 -c50 -d5s -s "$ROOT/bench/new-payment.lua" "http://127.0.0.1:$PAYMENT_PORT" >/dev/null
   run_wrk "POST /payments/pay" "http://127.0.0.1:$PAYMENT_PORT" "$ROOT/bench/new-payment.lua"
   results["payment-provider RSS MB after load"]=$(rss_mb "$payment_pid")
   results["invoice-app RSS MB after load"]=$(rss_mb "$invoice_pid")
+  record_heap_per_payment "$payment_pid" "$live_at_ready"
+  results["payment-provider exited on OutOfMemoryError"]=$(grep -c 'OutOfMemoryError' "$WORK/payment-provider.log" || true)
   stop_all
 }
 
