@@ -8,7 +8,9 @@
 #   bench/run.sh               build, then measure everything
 #   bench/run.sh --no-build    measure the jars already in */target
 #   bench/run.sh --load-only   only the baseline and the services under wrk, with RSS after load
-#                              (combines with --no-build)
+#                              and the heap per recorded payment (combines with --no-build)
+#   bench/run.sh --start-only  only the start-up times, in memory and on PostgreSQL, each plain and
+#                              with an AOT cache trained there (combines with --no-build)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -130,28 +132,72 @@ measure_startup() {
   results["$module start-to-ready ms ($label)"]=$(printf '%s\n' "${times[@]}" | median)
 }
 
-# A training run records the classes and profiles the routes use into an AOT cache (JDK 25).
+# A training run records the classes and profiles the routes use into an AOT cache (JDK 25), the
+# cache NAME.aot of each service ("" in memory, "-postgresql" with PostgreSQL running). The
+# training exercises every endpoint as clients use it: payment-provider first, on its own; then
+# invoice-app, with payment-provider running from its new cache, so that its pay runs make real
+# payments.
+train_aot_caches() {
+  local name=$1 payment_pid
+  train_aot_cache payment-provider "$PAYMENT_PORT" "$name"
+  payment_pid=$(start_service payment-provider "$PAYMENT_PORT" -XX:AOTCache="$WORK/payment-provider$name.aot")
+  wait_ready "$PAYMENT_PORT"
+  train_aot_cache invoice-app "$INVOICE_PORT" "$name"
+  kill "$payment_pid"; await_exit "$payment_pid"
+}
+
 train_aot_cache() {
-  local module=$1 port=$2 pid
-  rm -f "$WORK/$module.aot"
-  pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module.aot")
+  local module=$1 port=$2 name=$3 pid
+  rm -f "$WORK/$module$name.aot"
+  pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module$name.aot")
   wait_ready "$port"
   exercise "$module" "$port"
   kill "$pid"; await_exit "$pid"
+  [[ -s "$WORK/$module$name.aot" ]] || { echo "no AOT cache from the training of $module; see $WORK" >&2; return 1; }
 }
 
+# Every endpoint a client calls, 200 times: payments recorded and looked up (new, replayed, one
+# unknown); invoices created, listed, looked up and paid. Ids are new in every run, since the
+# PostgreSQL stores keep those of earlier runs.
 exercise() {
-  local module=$1 port=$2 i
+  local module=$1 port=$2 i run base="http://127.0.0.1:$2"
+  run=$(now_millis)
   for ((i = 0; i < 200; i++)); do
     if [[ "$module" == invoice-app ]]; then
-      curl -s -o /dev/null "http://127.0.0.1:$port/invoices"
-      curl -s -o /dev/null "http://127.0.0.1:$port/invoices/I1"
+      curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"InvoiceId\":\"W$run-$i\",\"Value\":1.50,\"Currency\":\"EUR\"}" "$base/invoices"
+      curl -s -o /dev/null "$base/invoices/W$run-$i"
+      curl -s -o /dev/null "$base/invoices?paid=false"
+      (( i % 10 != 9 )) || curl -s -o /dev/null "$base/invoices"
+      (( i % 20 != 19 )) || curl -s -o /dev/null -X POST "$base/invoices/pay"
     else
       curl -s -o /dev/null -H 'Content-Type: application/json' \
-        -d "{\"id\":\"W$i\",\"value\":1.50,\"currency\":\"EUR\"}" "http://127.0.0.1:$port/payments/pay"
-      curl -s -o /dev/null "http://127.0.0.1:$port/payments/W$i"
+        -d "{\"id\":\"W$run-$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+      curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"id\":\"W$run-$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+      curl -s -o /dev/null "$base/payments/W$run-$i"
+      curl -s -o /dev/null "$base/payments/none-$i"
     fi
   done
+}
+
+# Start-up, median of STARTS: plain and with the AOT cache, in memory and with each service on
+# PostgreSQL (the pool's first connection and the migrations' check are then part of it).
+measure_startups() {
+  log "start-up: median of $STARTS starts, plain and with an AOT cache, in memory and on PostgreSQL"
+  measure_startup payment-provider "$PAYMENT_PORT" plain
+  measure_startup invoice-app "$INVOICE_PORT" plain
+  train_aot_caches ""
+  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache" -XX:AOTCache="$WORK/payment-provider.aot"
+  measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
+  start_postgres
+  measure_startup payment-provider "$PAYMENT_PORT" "plain, PostgreSQL"
+  measure_startup invoice-app "$INVOICE_PORT" "plain, PostgreSQL"
+  train_aot_caches -postgresql
+  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache, PostgreSQL" -XX:AOTCache="$WORK/payment-provider-postgresql.aot"
+  measure_startup invoice-app "$INVOICE_PORT" "AOT cache, PostgreSQL" -XX:AOTCache="$WORK/invoice-app-postgresql.aot"
+  stop_all
+  db_urls=()
 }
 
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
@@ -232,7 +278,9 @@ measure_load() {
   results["payment-provider RSS MB after load"]=$(rss_mb "$payment_pid")
   results["invoice-app RSS MB after load"]=$(rss_mb "$invoice_pid")
   record_heap_per_payment "$payment_pid" "$live_at_ready"
-  results["payment-provider exited on OutOfMemoryError"]=$(grep -c 'OutOfMemoryError' "$WORK/payment-provider.log" || true)
+  # What -XX:+ExitOnOutOfMemoryError prints as the JVM exits.
+  results["payment-provider OutOfMemoryError exits"]=$(grep -c '^Terminating due to java.lang.OutOfMemoryError' \
+    "$WORK/payment-provider.log" || true)
   stop_all
 }
 
@@ -342,12 +390,13 @@ REFERENCE
 }
 
 main() {
-  local build=true load_only=false arg
+  local build=true load_only=false start_only=false arg
   for arg in "$@"; do
     case "$arg" in
       --no-build) build=false ;;
       --load-only) load_only=true ;;
-      *) echo "usage: bench/run.sh [--no-build] [--load-only]" >&2; exit 2 ;;
+      --start-only) start_only=true ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only | --start-only]" >&2; exit 2 ;;
     esac
   done
   require_tools
@@ -355,20 +404,17 @@ main() {
   rm -f "$WORK"/*.log
   [[ "$build" == false ]] || build
   if [[ "$load_only" == true ]]; then
-    train_aot_cache payment-provider "$PAYMENT_PORT"
-    train_aot_cache invoice-app "$INVOICE_PORT"
+    train_aot_caches ""
     measure_baseline
     measure_load
     print_results
     return
   fi
-  log "start-up: median of $STARTS starts, plain and with an AOT cache"
-  measure_startup payment-provider "$PAYMENT_PORT" plain
-  measure_startup invoice-app "$INVOICE_PORT" plain
-  train_aot_cache payment-provider "$PAYMENT_PORT"
-  train_aot_cache invoice-app "$INVOICE_PORT"
-  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache" -XX:AOTCache="$WORK/payment-provider.aot"
-  measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
+  measure_startups
+  if [[ "$start_only" == true ]]; then
+    print_results
+    return
+  fi
   measure_baseline
   measure_load
   measure_pay_run
