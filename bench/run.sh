@@ -8,7 +8,9 @@
 #   bench/run.sh               build, then measure everything
 #   bench/run.sh --no-build    measure the jars already in */target
 #   bench/run.sh --load-only   only the baseline and the services under wrk, with RSS after load
-#                              (combines with --no-build)
+#                              and the heap per recorded payment (combines with --no-build)
+#   bench/run.sh --start-only  only the start-up times, in memory and on PostgreSQL, each plain and
+#                              with an AOT cache trained there (combines with --no-build)
 #   bench/run.sh --pay-runs-only  only the pay runs, in memory and on PostgreSQL (combines with
 #                              --no-build)
 #   bench/run.sh --reads-only  only GET /invoices over 10,000 invoices, whole and paged (combines
@@ -31,9 +33,10 @@ readonly POSTGRES_PORT=15432
 readonly POSTGRES_VERSION=17.5.0
 readonly POSTGRES_USER_NAME=bench
 readonly BASELINE_PORT=18080
-# The flags of the image's entry point (Dockerfile) under the manifests' 512Mi memory limit: the
-# JVM sizes its heap from MaxRAM as it would from the container's cgroup limit.
-readonly JVM_FLAGS=(-XX:MaxRAM=512m -XX:MaxRAMPercentage=50 -XX:+ExitOnOutOfMemoryError)
+# The flags of the image's entry point, read from the same file (jvm.args, `java @file`), under
+# the manifests' 512Mi memory limit: the JVM sizes its heap from MaxRAM as it would from the
+# container's cgroup limit.
+readonly JVM_FLAGS=(-XX:MaxRAM=512m "@$ROOT/jvm.args")
 
 declare -A results=()
 declare -A db_urls=()
@@ -136,31 +139,93 @@ measure_startup() {
   results["$module start-to-ready ms ($label)"]=$(printf '%s\n' "${times[@]}" | median)
 }
 
-# A training run records the classes and profiles the routes use into an AOT cache (JDK 25).
+# A training run records the classes and profiles the routes use into an AOT cache (JDK 25), the
+# cache NAME.aot of each service ("" in memory, "-postgresql" with PostgreSQL running). The
+# training exercises every endpoint as clients use it: payment-provider first, on its own; then
+# invoice-app, with payment-provider running from its new cache, so that its pay runs make real
+# payments.
+train_aot_caches() {
+  local name=$1 payment_pid
+  train_aot_cache payment-provider "$PAYMENT_PORT" "$name"
+  payment_pid=$(start_service payment-provider "$PAYMENT_PORT" -XX:AOTCache="$WORK/payment-provider$name.aot")
+  wait_ready "$PAYMENT_PORT"
+  train_aot_cache invoice-app "$INVOICE_PORT" "$name"
+  kill "$payment_pid"; await_exit "$payment_pid"
+}
+
 train_aot_cache() {
-  local module=$1 port=$2 pid
-  rm -f "$WORK/$module.aot"
-  pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module.aot")
+  local module=$1 port=$2 name=$3 pid
+  rm -f "$WORK/$module$name.aot"
+  pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module$name.aot")
   wait_ready "$port"
   exercise "$module" "$port"
   kill "$pid"; await_exit "$pid"
+  [[ -s "$WORK/$module$name.aot" ]] || { echo "no AOT cache from the training of $module; see $WORK" >&2; return 1; }
 }
 
+# Every endpoint a client calls, 200 times: payments recorded and looked up (new, replayed, one
+# unknown); invoices created, listed, looked up and paid. Ids are new in every run, since the
+# PostgreSQL stores keep those of earlier runs.
 exercise() {
-  local module=$1 port=$2 i
+  local module=$1 port=$2 i run base="http://127.0.0.1:$2"
+  run=$(now_millis)
   for ((i = 0; i < 200; i++)); do
     if [[ "$module" == invoice-app ]]; then
-      curl -s -o /dev/null "http://127.0.0.1:$port/invoices"
-      curl -s -o /dev/null "http://127.0.0.1:$port/invoices/I1"
+      curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"InvoiceId\":\"W$run-$i\",\"Value\":1.50,\"Currency\":\"EUR\"}" "$base/invoices"
+      curl -s -o /dev/null "$base/invoices/W$run-$i"
+      curl -s -o /dev/null "$base/invoices?paid=false"
+      (( i % 10 != 9 )) || curl -s -o /dev/null "$base/invoices"
+      (( i % 20 != 19 )) || curl -s -o /dev/null -X POST "$base/invoices/pay"
     else
       curl -s -o /dev/null -H 'Content-Type: application/json' \
-        -d "{\"id\":\"W$i\",\"value\":1.50,\"currency\":\"EUR\"}" "http://127.0.0.1:$port/payments/pay"
-      curl -s -o /dev/null "http://127.0.0.1:$port/payments/W$i"
+        -d "{\"id\":\"W$run-$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+      curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"id\":\"W$run-$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+      curl -s -o /dev/null "$base/payments/W$run-$i"
+      curl -s -o /dev/null "$base/payments/none-$i"
     fi
   done
 }
 
+# Start-up, median of STARTS: plain and with the AOT cache, in memory and with each service on
+# PostgreSQL (the pool's first connection and the migrations' check are then part of it).
+measure_startups() {
+  log "start-up: median of $STARTS starts, plain and with an AOT cache, in memory and on PostgreSQL"
+  measure_startup payment-provider "$PAYMENT_PORT" plain
+  measure_startup invoice-app "$INVOICE_PORT" plain
+  train_aot_caches ""
+  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache" -XX:AOTCache="$WORK/payment-provider.aot"
+  measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
+  start_postgres
+  measure_startup payment-provider "$PAYMENT_PORT" "plain, PostgreSQL"
+  measure_startup invoice-app "$INVOICE_PORT" "plain, PostgreSQL"
+  train_aot_caches -postgresql
+  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache, PostgreSQL" -XX:AOTCache="$WORK/payment-provider-postgresql.aot"
+  measure_startup invoice-app "$INVOICE_PORT" "AOT cache, PostgreSQL" -XX:AOTCache="$WORK/invoice-app-postgresql.aot"
+  stop_all
+  db_urls=()
+}
+
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# Bytes of live objects: the total of a class histogram, which runs a full collection first.
+live_heap_bytes() { "$JAVA_HOME/bin/jcmd" "$1" GC.class_histogram | awk '/^Total/ { print $3 }'; }
+
+# What the payments the in-memory store holds take: the live heap after load less the live heap
+# at ready, per payment recorded (the service's payments_total{outcome="recorded"}).
+record_heap_per_payment() {
+  local pid=$1 live_at_ready=$2 recorded live_after
+  recorded=$(curl -s "http://127.0.0.1:$PAYMENT_PORT/observe/metrics" \
+    | awk '/^payments_total\{/ && /outcome="recorded"/ { printf "%.0f", $NF }')
+  live_after=$(live_heap_bytes "$pid")
+  results["payment-provider payments recorded by the load"]=$recorded
+  results["payment-provider live heap MB after load"]=$(( live_after / 1048576 ))
+  if (( recorded > 0 )); then
+    results["payment-provider heap bytes per payment"]=$(( (live_after - live_at_ready) / recorded ))
+    results["payment-provider heap MB per million payments"]=$(( (live_after - live_at_ready) * 1000000 / recorded / 1048576 ))
+  fi
+}
 
 # A wrk latency such as 512.00us, 2.30ms or 1.02s, in milliseconds.
 latency_ms() {
@@ -204,7 +269,7 @@ measure_baseline() {
 }
 
 measure_load() {
-  local payment_pid invoice_pid
+  local payment_pid invoice_pid live_at_ready
   log "throughput and latency under wrk ${WRK_ARGS[*]}"
   payment_pid=$(start_service payment-provider "$PAYMENT_PORT" -XX:AOTCache="$WORK/payment-provider.aot")
   invoice_pid=$(start_service invoice-app "$INVOICE_PORT" -XX:AOTCache="$WORK/invoice-app.aot")
@@ -212,12 +277,17 @@ measure_load() {
   wait_ready "$PAYMENT_PORT"; wait_ready "$INVOICE_PORT"
   results["payment-provider RSS MB at ready"]=$(rss_mb "$payment_pid")
   results["invoice-app RSS MB at ready"]=$(rss_mb "$invoice_pid")
+  live_at_ready=$(live_heap_bytes "$payment_pid")
   wrk -t2 -c50 -d5s "http://127.0.0.1:$INVOICE_PORT/invoices" >/dev/null
   run_wrk "GET /invoices" "http://127.0.0.1:$INVOICE_PORT/invoices"
   wrk -t2 -c50 -d5s -s "$ROOT/bench/new-payment.lua" "http://127.0.0.1:$PAYMENT_PORT" >/dev/null
   run_wrk "POST /payments/pay" "http://127.0.0.1:$PAYMENT_PORT" "$ROOT/bench/new-payment.lua"
   results["payment-provider RSS MB after load"]=$(rss_mb "$payment_pid")
   results["invoice-app RSS MB after load"]=$(rss_mb "$invoice_pid")
+  record_heap_per_payment "$payment_pid" "$live_at_ready"
+  # What -XX:+ExitOnOutOfMemoryError prints as the JVM exits.
+  results["payment-provider OutOfMemoryError exits"]=$(grep -c '^Terminating due to java.lang.OutOfMemoryError' \
+    "$WORK/payment-provider.log" || true)
   stop_all
 }
 
@@ -385,31 +455,31 @@ REFERENCE
 }
 
 main() {
-  local build=true load_only=false pay_runs_only=false reads_only=false jfr=false arg
+  local build=true load_only=false start_only=false pay_runs_only=false reads_only=false jfr=false arg
   for arg in "$@"; do
     case "$arg" in
       --no-build) build=false ;;
       --load-only) load_only=true ;;
+      --start-only) start_only=true ;;
       --pay-runs-only) pay_runs_only=true ;;
       --reads-only) reads_only=true ;;
       --jfr) jfr=true ;;
-      *) echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2 ;;
+      *) echo "usage: bench/run.sh [--no-build] [--load-only | --start-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2 ;;
     esac
   done
   local only=0 flag
-  for flag in "$load_only" "$pay_runs_only" "$reads_only"; do
+  for flag in "$load_only" "$start_only" "$pay_runs_only" "$reads_only"; do
     [[ "$flag" == false ]] || only=$((only + 1))
   done
   if (( only > 1 )) || [[ "$jfr" == true && "$reads_only" == false ]]; then
-    echo "usage: bench/run.sh [--no-build] [--load-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2
+    echo "usage: bench/run.sh [--no-build] [--load-only | --start-only | --pay-runs-only | --reads-only [--jfr]]" >&2; exit 2
   fi
   require_tools
   mkdir -p "$WORK"
   rm -f "$WORK"/*.log
   [[ "$build" == false ]] || build
   if [[ "$load_only" == true ]]; then
-    train_aot_cache payment-provider "$PAYMENT_PORT"
-    train_aot_cache invoice-app "$INVOICE_PORT"
+    train_aot_caches ""
     measure_baseline
     measure_load
     print_results
@@ -426,13 +496,11 @@ main() {
     print_results
     return
   fi
-  log "start-up: median of $STARTS starts, plain and with an AOT cache"
-  measure_startup payment-provider "$PAYMENT_PORT" plain
-  measure_startup invoice-app "$INVOICE_PORT" plain
-  train_aot_cache payment-provider "$PAYMENT_PORT"
-  train_aot_cache invoice-app "$INVOICE_PORT"
-  measure_startup payment-provider "$PAYMENT_PORT" "AOT cache" -XX:AOTCache="$WORK/payment-provider.aot"
-  measure_startup invoice-app "$INVOICE_PORT" "AOT cache" -XX:AOTCache="$WORK/invoice-app.aot"
+  measure_startups
+  if [[ "$start_only" == true ]]; then
+    print_results
+    return
+  fi
   measure_baseline
   measure_load
   measure_pay_run
