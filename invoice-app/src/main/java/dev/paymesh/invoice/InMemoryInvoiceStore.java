@@ -52,19 +52,7 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
 
     @Override
     public List<Invoice> list(Optional<Boolean> paid) {
-        lock.lock();
-        try {
-            // Only references are copied under the lock; the answer is written after it is released.
-            List<Invoice> all = new ArrayList<>(invoices.size());
-            for (Entry entry : invoices.values()) {
-                if (paid.isEmpty() || entry.invoice().isPaid() == paid.get()) {
-                    all.add(entry.invoice());
-                }
-            }
-            return all;
-        } finally {
-            lock.unlock();
-        }
+        return list(paid, Optional.empty(), Integer.MAX_VALUE);
     }
 
     @Override
@@ -73,7 +61,8 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
         try {
             // The entries after the id only, and no further than the page: a page costs its own size.
             Collection<Entry> from = after.isPresent() ? invoices.tailMap(after.get(), false).values() : invoices.values();
-            List<Invoice> page = new ArrayList<>(Math.min(limit, 128));
+            // Only references are copied under the lock; the answer is written after it is released.
+            List<Invoice> page = new ArrayList<>(Math.min(limit, invoices.size()));
             for (Entry entry : from) {
                 if (page.size() >= limit) {
                     break;
