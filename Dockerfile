@@ -89,6 +89,6 @@ RUN SERVER_PORT=8080 PAYMENT_PROVIDER_URL=http://127.0.0.1:9 \
     test -s /app/service.aot || { cat /tmp/training.log; exit 1; }; \
     rm -f /tmp/training.log
 USER 10001:10001
-# jvm.args (repository root) says why each flag: the serial collector, the heap at a quarter of
+# jvm.args (repository root) says why each flag: G1 named, the heap at a quarter of
 # the container's memory limit, malloc's free memory given back, exit on OutOfMemoryError.
 ENTRYPOINT ["java", "@/app/jvm.args", "-XX:AOTCache=/app/service.aot", "-jar", "/app/service.jar"]
