@@ -51,11 +51,6 @@ public final class InMemoryInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public List<Invoice> list(Optional<Boolean> paid) {
-        return list(paid, Optional.empty(), Integer.MAX_VALUE);
-    }
-
-    @Override
     public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
         lock.lock();
         try {

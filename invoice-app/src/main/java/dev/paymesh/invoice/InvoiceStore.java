@@ -33,15 +33,17 @@ public interface InvoiceStore {
         REFUSED
     }
 
-    /** All invoices ordered by id, or only the paid (true) or unpaid (false) ones. */
-    List<Invoice> list(Optional<Boolean> paid);
-
     /**
-     * One page of {@link #list(Optional)}: at most {@code limit} of those invoices whose id sorts
-     * after {@code after} (by its bytes; from the first when empty), ordered by id. {@code after}
-     * need not be the id of an invoice.
+     * At most {@code limit} invoices whose id sorts after {@code after} (by its bytes; from the first
+     * when empty), ordered by id: all of them, or only the paid (true) or unpaid (false) ones.
+     * {@code after} need not be the id of an invoice.
      */
     List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit);
+
+    /** All invoices ordered by id, or only the paid (true) or unpaid (false) ones. */
+    default List<Invoice> list(Optional<Boolean> paid) {
+        return list(paid, Optional.empty(), Integer.MAX_VALUE);
+    }
 
     Optional<Invoice> find(String id);
 

@@ -79,12 +79,6 @@ final class JdbcInvoiceStore implements InvoiceStore {
     }
 
     @Override
-    public List<Invoice> list(Optional<Boolean> paid) {
-        String where = paid.map(wanted -> wanted ? " WHERE state = 'PAID'" : " WHERE state <> 'PAID'").orElse("");
-        return query("SELECT " + COLUMNS + " FROM invoice" + where + " ORDER BY id", statement -> { });
-    }
-
-    @Override
     public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
         // The primary key's index, in the same "C" order, serves WHERE id > ? ORDER BY id LIMIT ?.
         String where = " WHERE id > ?" + paid.map(wanted -> wanted ? " AND state = 'PAID'" : " AND state <> 'PAID'").orElse("");
