@@ -36,6 +36,9 @@ import dev.paymesh.support.StoreUnavailableException;
  *
  * <p>The run writes to its store only between payments, one statement per batch (claim, settle, and a
  * renewal when a batch outlasts most of its lease), so payments in flight hold no database connection.
+ * Those statements are off the sending path: the next batch is claimed while one is sent, and a sent
+ * batch is recorded by a task of its own once its payments have ended. So at most three batches are
+ * claimed at once: one being recorded, one being sent, one claimed ahead.
  */
 final class PayRun {
 
@@ -165,43 +168,64 @@ final class PayRun {
         long started = System.nanoTime();
         Tally tally = new Tally();
         boolean outOfTime = false;
-        String after = null;
+        Future<Claim> next = null;
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             try {
-                while (!tally.storeDown) {
-                    if (after != null && budget != null && System.nanoTime() - started >= budget.toNanos()) {
-                        outOfTime = true;
-                        break;
-                    }
-                    long claimedAt = System.nanoTime();
-                    List<InvoiceStore.Claimed> batch;
-                    try {
-                        batch = store.claimUnpaid(owner, after, settings.claimBatch());
-                    } catch (StoreUnavailableException e) {
-                        if (after == null) {
-                            throw e; // nothing done yet: the answer is the store's 503
+                // The first claim is made here: a store that cannot answer it is the run's 503.
+                Claim claim = claim(owner, null);
+                while (!claim.batch().isEmpty()) {
+                    String after = claim.batch().getLast().invoice().id();
+                    // The next batch is claimed while this one is sent, so that no claim ever waits
+                    // for the database between two batches. Nothing claimable was left after a
+                    // short batch when it was claimed.
+                    next = null;
+                    if (claim.batch().size() == settings.claimBatch() && !tally.storeDown) {
+                        if (budget != null && System.nanoTime() - started >= budget.toNanos()) {
+                            outOfTime = true;
+                        } else {
+                            next = executor.submit(() -> claim(owner, after));
                         }
-                        tally.storeDown = true;
-                        break;
                     }
-                    if (batch.isEmpty()) {
-                        break;
-                    }
-                    after = batch.getLast().invoice().id();
                     // By identity: a claim's record hash would hash its invoice, amount included, for nothing.
                     Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sending = new IdentityHashMap<>();
                     try {
-                        send(batch, claimedAt, owner, incoming, executor, sending, tally, progress);
+                        send(claim.batch(), claim.at(), owner, incoming, executor, sending, tally, progress);
                     } finally {
-                        settle(tally.unrecorded, owner, tally, progress);
-                        tally.unrecorded = sending;
+                        tally.recordLater(sending, executor, () -> settle(sending, owner, tally, progress));
                     }
-                    if (batch.size() < settings.claimBatch()) {
-                        break; // nothing claimable was left after this batch when it was claimed
+                    if (next == null) {
+                        break;
+                    }
+                    try {
+                        claim = next.get();
+                    } catch (ExecutionException e) {
+                        if (e.getCause() instanceof StoreUnavailableException) {
+                            tally.storeDown = true;
+                            break;
+                        }
+                        throw new IllegalStateException("claiming a batch failed", e.getCause());
+                    } finally {
+                        next = null;
+                    }
+                    if (tally.storeDown) {
+                        // A batch could not be recorded while this one was claimed: it is not sent.
+                        releaseUnsent(claim.batch(), owner);
+                        break;
+                    }
+                    if (budget != null && System.nanoTime() - started >= budget.toNanos()) {
+                        // Claimed ahead, but the budget ran out while the batch before it was sent.
+                        outOfTime = true;
+                        releaseUnsent(claim.batch(), owner);
+                        break;
                     }
                 }
             } finally {
-                settle(tally.unrecorded, owner, tally, progress);
+                if (next != null) {
+                    // The run stopped while its next batch was being claimed: that batch is handed
+                    // back unsent, rather than held until its lease runs out.
+                    releaseUnsent(claimedAnyway(next), owner);
+                }
+                tally.awaitRecorded();
             }
         }
         if (outOfTime) {
@@ -213,18 +237,103 @@ final class PayRun {
         return new Report(tally.paid, tally.failed, unfinished);
     }
 
-    /** What a run found so far. */
+    /** A batch of claims, and when the statement that made them started (their lease runs from there). */
+    private record Claim(List<InvoiceStore.Claimed> batch, long at) {
+    }
+
+    private Claim claim(String owner, String after) {
+        long at = System.nanoTime();
+        return new Claim(store.claimUnpaid(owner, after, settings.claimBatch()), at);
+    }
+
+    /** What a claim made in the background holds, once it is done; nothing if it failed. */
+    private static List<InvoiceStore.Claimed> claimedAnyway(Future<Claim> claim) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return claim.get().batch();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        } catch (ExecutionException e) {
+            return List.of();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * What a run found so far. Batches are recorded one after another, each by a task of its own, so
+     * the lists are written under this object's lock.
+     */
     private static final class Tally {
         final List<String> paid = new ArrayList<>();
         final List<Failure> failed = new ArrayList<>();
         /** The store could not be written: the run claims nothing more. */
-        boolean storeDown;
+        volatile boolean storeDown;
+        /** The recording of the batches sent so far; each waits for the one before it. */
+        private Future<?> recording;
+
         /**
-         * The previous batch, sent and not yet recorded. It is recorded while the next one is sent,
-         * as soon as its payments have all ended, so that the slots its last payments free are
-         * filled at once rather than after a write and a claim.
+         * Records a sent batch once its payments have ended and the batches before it are recorded,
+         * without holding up the sending of the next batch.
          */
-        Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> unrecorded = Map.of();
+        void recordLater(Map<InvoiceStore.Claimed, Future<PaymentClient.Result>> sent, ExecutorService executor,
+                         Runnable record) {
+            if (sent.isEmpty()) {
+                return;
+            }
+            Future<?> before = recording;
+            recording = executor.submit(() -> {
+                awaitQuietly(before);
+                record.run();
+            });
+        }
+
+        /** Waits until every batch sent is recorded, even when interrupted (the flag is kept). */
+        void awaitRecorded() {
+            awaitQuietly(recording);
+        }
+
+        private static void awaitQuietly(Future<?> task) {
+            if (task == null) {
+                return;
+            }
+            boolean interrupted = false;
+            try {
+                while (true) {
+                    try {
+                        task.get();
+                        return;
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    } catch (ExecutionException e) {
+                        LOGGER.log(Level.WARNING, "recording a batch of a pay run failed", e.getCause());
+                        return;
+                    }
+                }
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
+        synchronized void paid(String id) {
+            paid.add(id);
+        }
+
+        synchronized void failed(Failure failure) {
+            failed.add(failure);
+        }
+
+        synchronized void tell(Progress progress) {
+            progress.settled(paid.size(), failed.size());
+        }
     }
 
     /**
@@ -239,10 +348,6 @@ final class PayRun {
         int next = 0;
         try {
             while (next < batch.size()) {
-                if (!tally.unrecorded.isEmpty() && tally.unrecorded.values().stream().allMatch(Future::isDone)) {
-                    settle(tally.unrecorded, owner, tally, progress);
-                    tally.unrecorded = Map.of();
-                }
                 inFlight.acquire();
                 boolean submitted = false;
                 try {
@@ -259,7 +364,7 @@ final class PayRun {
                             LOGGER.info(() -> (before - kept.size()) + " invoices of pay run " + owner
                                     + " were taken over by another run before they were sent");
                         }
-                        progress.settled(tally.paid.size(), tally.failed.size()); // alive, if slow
+                        tally.tell(progress); // alive, if slow
                         if (next == batch.size()) {
                             break;
                         }
@@ -284,7 +389,7 @@ final class PayRun {
             // The renewal failed: nothing more is sent, and what was not sent stays claimed.
             tally.storeDown = true;
             for (InvoiceStore.Claimed claim : batch.subList(next, batch.size())) {
-                tally.failed.add(new Failure(claim.invoice().id(), STORE_DOWN, true));
+                tally.failed(new Failure(claim.invoice().id(), STORE_DOWN, true));
             }
             next = batch.size();
         } finally {
@@ -334,13 +439,13 @@ final class PayRun {
         } catch (StoreUnavailableException e) {
             // The claims made the outcomes unknown in the store, so whoever claims these invoices
             // after the lease asks payment-provider first and never pays them twice.
-            results.forEach((id, result) -> tally.failed.add(new Failure(id, (result instanceof PaymentClient.Result.Paid
+            results.forEach((id, result) -> tally.failed(new Failure(id, (result instanceof PaymentClient.Result.Paid
                     ? "paid at payment-provider, but " : "not paid, and ") + STORE_DOWN, true)));
             tally.storeDown = true;
             return;
         }
         results.forEach((id, result) -> record(id, result, settled.contains(id), tally));
-        progress.settled(tally.paid.size(), tally.failed.size());
+        tally.tell(progress);
     }
 
     private static PaymentClient.Result resultOf(Future<PaymentClient.Result> future, Invoice invoice) {
@@ -375,21 +480,21 @@ final class PayRun {
         switch (result) {
             case PaymentClient.Result.Paid ignored -> {
                 metrics.succeeded();
-                tally.paid.add(id);
+                tally.paid(id);
             }
             case PaymentClient.Result.Refused refused -> {
                 metrics.failed();
                 LOGGER.warning(() -> "invoice " + id + " was refused by payment-provider and is not"
                         + " resent until an operator returns it to UNPAID: " + refused.reason());
-                tally.failed.add(new Failure(id, REFUSED + refused.reason()));
+                tally.failed(new Failure(id, REFUSED + refused.reason()));
             }
             case PaymentClient.Result.NotPaid notPaid -> {
                 metrics.failed();
-                tally.failed.add(new Failure(id, notPaid.reason()));
+                tally.failed(new Failure(id, notPaid.reason()));
             }
             case PaymentClient.Result.Unknown unknown -> {
                 metrics.failed();
-                tally.failed.add(new Failure(id, unknown.reason() + "; it will be checked on the next run"));
+                tally.failed(new Failure(id, unknown.reason() + "; it will be checked on the next run"));
             }
         }
     }

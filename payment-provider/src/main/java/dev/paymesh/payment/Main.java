@@ -30,7 +30,8 @@ public final class Main {
         int maxBodyBytes = config.get("payments.max-body-bytes").asInt().get();
         Optional<Database> database = DatabaseSettings.from(config.get("db"))
                 .map(settings -> Database.open(settings, "payment", "payment-provider"));
-        PaymentStore store = database.<PaymentStore>map(db -> new JdbcPaymentStore(db.dataSource()))
+        PaymentStore store = database.<PaymentStore>map(db -> new JdbcPaymentStore(db.dataSource(),
+                        JdbcPaymentStore.writersFor(db.settings().maxPoolSize())))
                 .orElseGet(InMemoryPaymentStore::new);
         var app = new PaymentApp(store, maxBodyBytes, Services.registry());
         return Services.serve(config, "payment-provider", database, app::routing, "max body " + maxBodyBytes + " bytes");

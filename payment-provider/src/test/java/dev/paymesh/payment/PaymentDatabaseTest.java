@@ -96,7 +96,7 @@ class PaymentDatabaseTest {
             assertThat(rows(admin(url), "SELECT count(*) FROM flyway_schema_history WHERE version = '1'"),
                     is(List.of("1")));
             for (Database database : opened) {
-                assertThat(new JdbcPaymentStore(database.dataSource()).find("none").isPresent(), is(false));
+                assertThat(new JdbcPaymentStore(database.dataSource(), 1).find("none").isPresent(), is(false));
             }
         } finally {
             opened.forEach(Database::close);
