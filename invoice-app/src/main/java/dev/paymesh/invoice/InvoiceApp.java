@@ -26,6 +26,6 @@ record InvoiceApp(InvoiceStore store, PayRunLog payRuns, PaymentClient client, P
     void routing(HttpRouting.Builder routing) {
         PayRun run = new PayRun(store, client, payRun, new PaymentMetrics(registry), instance);
         ServiceRouting.install(routing, registry, UNAVAILABLE);
-        routing.register("/invoices", new InvoiceService(store, run, payRuns, maxBodyBytes));
+        routing.register("/invoices", new InvoiceService(store, run, payRuns, maxBodyBytes, new BackgroundRuns()));
     }
 }

@@ -2,6 +2,7 @@ package dev.paymesh.invoice;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -39,8 +40,10 @@ import dev.paymesh.support.JsonText;
  * @param payRun       pays the unpaid ones
  * @param payRuns      the asynchronous runs, for polling
  * @param maxBodyBytes the largest body of a new invoice
+ * @param background   the runs in the background, stopped with the server
  */
-record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int maxBodyBytes) implements HttpService {
+record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int maxBodyBytes, BackgroundRuns background)
+        implements HttpService {
 
     private static final Logger LOGGER = Logger.getLogger(InvoiceService.class.getName());
     /** The largest page {@code GET /invoices?limit=} answers. */
@@ -50,6 +53,12 @@ record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int 
     private static final HeaderName PREFER = HeaderNames.create("Prefer");
     private static final HeaderName PREFERENCE_APPLIED = HeaderNames.create("Preference-Applied");
     private static final String PAY_RUNS = "/invoices/pay-runs/";
+    /**
+     * How long a stop waits for the background runs: what the pods' 30 s termination grace leaves
+     * after the server's own 20 s for requests, less a margin. A run still going after it loses its
+     * database and leaves its claims to their lease, as a killed replica's would.
+     */
+    static final Duration BACKGROUND_STOP = Duration.ofSeconds(8);
 
     @Override
     public void routing(HttpRules rules) {
@@ -62,6 +71,16 @@ record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int 
                 .any("/pay-runs/{id}", METHOD_NOT_ALLOWED)
                 .get("/{id}", this::find)
                 .any("/{id}", METHOD_NOT_ALLOWED);
+    }
+
+    /**
+     * The server has stopped taking requests: the background runs are interrupted and waited for
+     * before the database closes (Helidon stops the services before the features, the database's
+     * closing among them), for up to {@link #BACKGROUND_STOP}.
+     */
+    @Override
+    public void afterStop() {
+        background.stop(BACKGROUND_STOP);
     }
 
     private void list(ServerRequest request, ServerResponse response) {
@@ -224,7 +243,11 @@ record InvoiceService(InvoiceStore store, PayRun payRun, PayRunLog payRuns, int 
         // The request's headers are not ours once it is answered; the tracing ones go on with the run.
         WritableHeaders<?> forwarded = WritableHeaders.create();
         request.headers().forEach(forwarded::set);
-        Thread.ofVirtual().name("pay-run-" + id).start(() -> runInBackground(id, forwarded));
+        if (!background.start("pay-run-" + id, () -> runInBackground(id, forwarded))) {
+            record(() -> payRuns.interrupted(id), id);
+            JsonResponses.error(response, Status.SERVICE_UNAVAILABLE_503, "invoice-app is stopping; pay again");
+            return;
+        }
         response.header(HeaderNames.LOCATION, PAY_RUNS + id);
         response.header(PREFERENCE_APPLIED, "respond-async");
         JsonResponses.send(response, Status.ACCEPTED_202, runState(id, PayRunLog.State.RUNNING).append('}').toString());
