@@ -3,12 +3,9 @@ package dev.paymesh.invoice;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import io.helidon.http.HeaderNames;
-import io.helidon.http.Headers;
 import io.helidon.http.Status;
 import io.helidon.metrics.api.Metrics;
 import io.helidon.webclient.api.WebClient;
@@ -26,38 +23,13 @@ import static org.hamcrest.Matchers.is;
  */
 class BackgroundRunStopTest {
 
-    /** Pays, holding I1's payment until the test lets it go. */
-    private static final class HeldClient implements PaymentClient {
-        final CountDownLatch i1Sent = new CountDownLatch(1);
-        final CountDownLatch letGo = new CountDownLatch(1);
-        final List<String> sent = new CopyOnWriteArrayList<>();
-
-        @Override
-        public Result pay(Invoice invoice, Headers incoming) {
-            sent.add(invoice.id());
-            if (invoice.id().equals("I1")) {
-                i1Sent.countDown();
-                try {
-                    letGo.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            return new Result.Paid();
-        }
-
-        @Override
-        public Result reconcile(Invoice invoice, Headers incoming) {
-            return new Result.NotPaid("no payment");
-        }
-    }
-
     @Test
     void stoppingTheServerInterruptsABackgroundRunWhichHandsBackWhatItDidNotSend() throws Exception {
         // A lease of an hour: only the run's own hand-back can make I2 and I3 claimable again now.
         InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
         PayRunLog payRuns = new InMemoryPayRunLog();
-        HeldClient provider = new HeldClient();
+        // I1 is the first payment, held until the test lets it go.
+        HeldPaymentClient provider = new HeldPaymentClient();
         // Batches of one, one payment at a time: I2 waits for I1's slot, I3 is claimed ahead.
         var app = new InvoiceApp(store, payRuns, provider, TestApps.payRunSettings(1, Duration.ofHours(1), 1), 65536,
                 Metrics.globalRegistry(), "test");
@@ -69,13 +41,13 @@ class BackgroundRunStopTest {
                     .post("/invoices/pay").header(HeaderNames.create("Prefer"), "respond-async").request(String.class);
             assertThat(accepted.status(), is(Status.ACCEPTED_202));
             id = accepted.headers().first(HeaderNames.LOCATION).orElseThrow().substring("/invoices/pay-runs/".length());
-            assertThat(provider.i1Sent.await(10, TimeUnit.SECONDS), is(true));
-            awaitState(store, "I2", Invoice.State.PAYING);
+            assertThat(provider.firstSent.await(10, TimeUnit.SECONDS), is(true));
+            TestApps.awaitState(store, "I2", Invoice.State.PAYING);
         } finally {
             stopper = Thread.ofPlatform().start(server::stop);
         }
         // The stop interrupts the run, which hands I2 back at once, while I1 is still at the provider.
-        awaitState(store, "I2", Invoice.State.UNPAID);
+        TestApps.awaitState(store, "I2", Invoice.State.UNPAID);
         assertThat(stopper.isAlive(), is(true));
         provider.letGo.countDown();
         stopper.join(TimeUnit.SECONDS.toMillis(20));
@@ -86,15 +58,5 @@ class BackgroundRunStopTest {
         assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
                 is(List.of("I2", "I3")));
         assertThat(payRuns.find(id).orElseThrow().state(), is(PayRunLog.State.INTERRUPTED));
-    }
-
-    private static void awaitState(InvoiceStore store, String id, Invoice.State state) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (store.find(id).orElseThrow().state() != state) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(id + " never became " + state);
-            }
-            Thread.sleep(5);
-        }
     }
 }

@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 
 import io.helidon.http.Headers;
@@ -38,33 +37,11 @@ class PayRunTest {
     private static final ServerRequestHeaders NO_HEADERS = ServerRequestHeaders.create(WritableHeaders.create());
     private static final PaymentMetrics METRICS = new PaymentMetrics(Metrics.globalRegistry());
 
-    /** Pays, but holds the first payment until the test lets it go. */
-    private static final class HeldClient implements PaymentClient {
-        final CountDownLatch firstSent = new CountDownLatch(1);
-        final CountDownLatch letGo = new CountDownLatch(1);
-
-        @Override
-        public Result pay(Invoice invoice, Headers incoming) {
-            firstSent.countDown();
-            try {
-                letGo.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            return new Result.Paid();
-        }
-
-        @Override
-        public Result reconcile(Invoice invoice, Headers incoming) {
-            return new Result.NotPaid("no payment");
-        }
-    }
-
     @Test
     void anInterruptedRunReleasesTheClaimsItNeverSent() throws Exception {
         // A lease of an hour: only an explicit release can make the invoices claimable again now.
         InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
-        HeldClient client = new HeldClient();
+        HeldPaymentClient client = new HeldPaymentClient();
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
         AtomicReference<Throwable> ended = new AtomicReference<>();
         Thread runner = Thread.ofPlatform().start(() -> {
@@ -91,7 +68,7 @@ class PayRunTest {
     @Test
     void anInterruptedRunAlsoReleasesTheBatchItClaimedAhead() throws Exception {
         InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
-        HeldClient client = new HeldClient();
+        HeldPaymentClient client = new HeldPaymentClient();
         // Batches of one: while I1 is sent, I2 is claimed ahead.
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 1), METRICS, "test");
         Thread runner = Thread.ofPlatform().start(() -> {
@@ -102,7 +79,7 @@ class PayRunTest {
             }
         });
         client.firstSent.await();
-        awaitState(store, "I2", Invoice.State.PAYING);
+        TestApps.awaitState(store, "I2", Invoice.State.PAYING);
         runner.interrupt();
         client.letGo.countDown();
         runner.join();
@@ -110,16 +87,6 @@ class PayRunTest {
         assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.PAID));
         assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
                 is(List.of("I2", "I3")));
-    }
-
-    private static void awaitState(InvoiceStore store, String id, Invoice.State state) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (store.find(id).orElseThrow().state() != state) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(id + " never became " + state);
-            }
-            Thread.sleep(5);
-        }
     }
 
     @Test
@@ -131,7 +98,7 @@ class PayRunTest {
         store.release("I1", "earlier", false);
         store.release("I2", "earlier", true);
         store.release("I3", "earlier", false);
-        HeldClient client = new HeldClient();
+        HeldPaymentClient client = new HeldPaymentClient();
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
         Thread runner = Thread.ofPlatform().start(() -> {
             try {

@@ -70,4 +70,15 @@ final class TestApps {
         JsonObject json = Json.reader(body).readObject();
         return json.getJsonArray("paid").getValuesAs(JsonString.class).stream().map(JsonString::getString).toList();
     }
+
+    /** Waits up to 10 s for the invoice to reach the state, which a run in another thread brings about. */
+    static void awaitState(InvoiceStore store, String id, Invoice.State state) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (store.find(id).orElseThrow().state() != state) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(id + " never became " + state);
+            }
+            Thread.sleep(5);
+        }
+    }
 }

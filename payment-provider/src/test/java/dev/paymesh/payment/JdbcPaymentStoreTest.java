@@ -63,11 +63,7 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
         List<Future<PaymentStore.Outcome>> outcomes = new ArrayList<>();
         try (Connection blocker = database.dataSource().getConnection();
                 ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
-            // Another transaction holds id W0 uncommitted: the store's one writer waits on it.
-            blocker.setAutoCommit(false);
-            insert(blocker, "W0", "3.00");
-            Future<PaymentStore.Outcome> blocked = callers.submit(() -> store.record(payment("W0", "3.00")));
-            awaitQueued(store, 0);
+            Future<PaymentStore.Outcome> blocked = holdTheWriter(store, blocker, callers, "W0");
             for (int i = 1; i <= queued; i++) {
                 String id = "W" + i;
                 outcomes.add(callers.submit(() -> store.record(payment(id, "1.50"))));
@@ -91,10 +87,7 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
         Future<PaymentStore.Outcome> refused;
         try (Connection blocker = database.dataSource().getConnection();
                 ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
-            blocker.setAutoCommit(false);
-            insert(blocker, "X0", "3.00");
-            callers.submit(() -> store.record(payment("X0", "3.00")));
-            awaitQueued(store, 0);
+            holdTheWriter(store, blocker, callers, "X0");
             outcomes.add(callers.submit(() -> store.record(payment("X1", "1.00"))));
             // A negative amount passes no request parser; the table's own check refuses it.
             refused = callers.submit(() -> store.record(payment("X2", "-1.00")));
@@ -115,10 +108,7 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
         JdbcPaymentStore store = oneWriterStore();
         try (Connection blocker = database.dataSource().getConnection();
                 ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
-            blocker.setAutoCommit(false);
-            insert(blocker, "Y0", "3.00");
-            callers.submit(() -> store.record(payment("Y0", "3.00")));
-            awaitQueued(store, 0);
+            holdTheWriter(store, blocker, callers, "Y0");
             Future<PaymentStore.Outcome> first = callers.submit(() -> store.record(payment("Y1", "2.00")));
             awaitQueued(store, 1);
             Future<PaymentStore.Outcome> same = callers.submit(() -> store.record(payment("Y1", "2.00")));
@@ -138,6 +128,19 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
         assertThat(JdbcPaymentStore.writersFor(10), is(5));
         assertThat(JdbcPaymentStore.writersFor(1), is(1));
         assertThrows(IllegalArgumentException.class, () -> new JdbcPaymentStore(database.dataSource(), 0));
+    }
+
+    /**
+     * Holds the store's one writer: {@code blocker} inserts {@code id} and does not commit, then the
+     * store is asked to record the same id, and its writer waits for the blocker's transaction.
+     */
+    private static Future<PaymentStore.Outcome> holdTheWriter(JdbcPaymentStore store, Connection blocker,
+                                                              ExecutorService callers, String id) throws Exception {
+        blocker.setAutoCommit(false);
+        insert(blocker, id, "3.00");
+        Future<PaymentStore.Outcome> held = callers.submit(() -> store.record(payment(id, "3.00")));
+        awaitQueued(store, 0);
+        return held;
     }
 
     private static Payment payment(String id, String value) {
