@@ -2,6 +2,7 @@ package dev.paymesh.support;
 
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.logging.Logger;
 
 import javax.sql.DataSource;
@@ -15,7 +16,9 @@ import org.flywaydb.core.api.output.MigrateResult;
 /**
  * A service's PostgreSQL database: a connection pool, and the schema brought up to date by the
  * migrations in {@code db/migration/<name>} before the server takes any request. Replicas starting
- * together are safe: Flyway serialises migrations with a database lock.
+ * together are safe: Flyway serialises migrations with a database lock. A schema on which every
+ * migration is already applied, unchanged, is told by one query on Flyway's history, and Flyway
+ * is then not loaded ({@link AppliedMigrations}).
  */
 public final class Database implements AutoCloseable {
 
@@ -92,10 +95,16 @@ public final class Database implements AutoCloseable {
             throw new StartupException("cannot connect to the " + name + " database (" + settings + "): "
                     + rootMessage(e), e);
         }
+        String location = "db/migration/" + name;
+        Optional<String> current = AppliedMigrations.currentVersion(pool, location);
+        if (current.isPresent()) {
+            LOGGER.info(() -> "the " + name + " database at schema version " + current.get() + " (0 migrations applied now)");
+            return new Database(settings, pool, name);
+        }
         try {
             MigrateResult result = Flyway.configure()
                     .dataSource(pool)
-                    .locations("classpath:db/migration/" + name)
+                    .locations("classpath:" + location)
                     .failOnMissingLocations(true)
                     .load()
                     .migrate();
