@@ -3,6 +3,8 @@ package dev.paymesh.support;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.logging.Logger;
 
 import javax.sql.DataSource;
@@ -62,6 +64,38 @@ public final class Database implements AutoCloseable {
                 sleep(pause, name);
                 pause = pause.multipliedBy(2).compareTo(LONGEST_PAUSE) > 0 ? LONGEST_PAUSE : pause.multipliedBy(2);
             }
+        }
+    }
+
+    /**
+     * {@link #open} on a thread of its own, so that the caller can prepare what does not need the
+     * database (its meters, its clients) while the pool connects and the schema is checked; the
+     * caller takes the result with {@link #await} before anything uses the database.
+     */
+    public static CompletableFuture<Database> openInBackground(DatabaseSettings settings, String name, String application) {
+        CompletableFuture<Database> opened = new CompletableFuture<>();
+        Thread.ofPlatform().name(name + "-database-open").daemon().start(() -> {
+            try {
+                opened.complete(open(settings, name, application));
+            } catch (Throwable e) {
+                opened.completeExceptionally(e);
+            }
+        });
+        return opened;
+    }
+
+    /** The database {@link #openInBackground} opened, or what it threw, as {@link #open} would have. */
+    public static Database await(CompletableFuture<Database> opening) {
+        try {
+            return opening.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException failure) {
+                throw failure;
+            }
+            if (e.getCause() instanceof Error error) {
+                throw error;
+            }
+            throw e;
         }
     }
 
