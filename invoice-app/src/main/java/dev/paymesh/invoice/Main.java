@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Optional;
 
 import io.helidon.config.Config;
+import io.helidon.metrics.api.MeterRegistry;
 import io.helidon.webserver.WebServer;
 
 import dev.paymesh.support.Credentials;
@@ -33,14 +34,23 @@ public final class Main {
         var provider = HttpPaymentClient.Settings.from(config.get("payment.provider"));
         var payRun = PayRun.Settings.from(config.get("payment"), provider);
         int maxBodyBytes = config.get("invoices.max-body-bytes").asInt().get();
+        // The database connects and its schema is checked while the client and the meters are set up.
+        var opening = DatabaseSettings.from(config.get("db"))
+                .map(settings -> Database.openInBackground(settings, "invoice", "invoice-app"));
         HttpPaymentClient client = new HttpPaymentClient(provider);
-        Optional<Database> database = DatabaseSettings.from(config.get("db"))
-                .map(settings -> Database.open(settings, "invoice", "invoice-app"));
+        MeterRegistry meters = Services.registry();
+        Optional<Database> database;
+        try {
+            database = opening.map(Database::await);
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
+        }
         InvoiceStore store = database.<InvoiceStore>map(db -> new JdbcInvoiceStore(db.dataSource(), payRun.claimLease()))
                 .orElseGet(() -> InMemoryInvoiceStore.seeded(payRun.claimLease(), Clock.systemUTC()));
         PayRunLog payRuns = database.<PayRunLog>map(db -> new JdbcPayRunLog(db.dataSource(), payRun.claimLease()))
                 .orElseGet(InMemoryPayRunLog::new);
-        var app = new InvoiceApp(store, payRuns, client, payRun, maxBodyBytes, Services.registry(),
+        var app = new InvoiceApp(store, payRuns, client, payRun, maxBodyBytes, meters,
                 System.getenv().getOrDefault("HOSTNAME", "invoice-app"));
         return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + Credentials.masked(provider.url())
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="

@@ -3,6 +3,7 @@ package dev.paymesh.payment;
 import java.util.Optional;
 
 import io.helidon.config.Config;
+import io.helidon.metrics.api.MeterRegistry;
 import io.helidon.webserver.WebServer;
 
 import dev.paymesh.support.Database;
@@ -28,12 +29,15 @@ public final class Main {
      */
     public static WebServer start(Config config) {
         int maxBodyBytes = config.get("payments.max-body-bytes").asInt().get();
-        Optional<Database> database = DatabaseSettings.from(config.get("db"))
-                .map(settings -> Database.open(settings, "payment", "payment-provider"));
+        // The database connects and its schema is checked while the meters are set up.
+        var opening = DatabaseSettings.from(config.get("db"))
+                .map(settings -> Database.openInBackground(settings, "payment", "payment-provider"));
+        MeterRegistry meters = Services.registry();
+        Optional<Database> database = opening.map(Database::await);
         PaymentStore store = database.<PaymentStore>map(db -> new JdbcPaymentStore(db.dataSource(),
                         JdbcPaymentStore.writersFor(db.settings().maxPoolSize())))
                 .orElseGet(InMemoryPaymentStore::new);
-        var app = new PaymentApp(store, maxBodyBytes, Services.registry());
+        var app = new PaymentApp(store, maxBodyBytes, meters);
         return Services.serve(config, "payment-provider", database, app::routing, "max body " + maxBodyBytes + " bytes");
     }
 }

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -17,10 +18,12 @@ import javax.sql.DataSource;
 
 import io.helidon.webserver.WebServer;
 
+import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.paymesh.support.AppliedMigrations;
 import dev.paymesh.support.Database;
 import dev.paymesh.support.StartupException;
 
@@ -35,6 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** The schema from an empty database, replicas migrating at once, and refusing to start without it. */
 class PaymentDatabaseTest {
+
+    private static final String MIGRATIONS = "db/migration/payment";
 
     private static DataSource admin(String jdbcUrl) {
         String database = jdbcUrl.substring(jdbcUrl.lastIndexOf('/') + 1);
@@ -76,6 +81,60 @@ class PaymentDatabaseTest {
                     WHERE tc.table_name = 'payments' AND tc.constraint_type = 'PRIMARY KEY'"""),
                     is(List.of("invoice_id")));
         }
+    }
+
+    @Test
+    void aCurrentSchemaIsToldByTheHistoryAloneWithFlywaysOwnChecksums() throws SQLException {
+        String url = TestPostgres.newDatabase();
+        try (Database database = TestPostgres.open(url)) {
+            // Flyway applied both; the history it wrote is read back as current, checksums and all.
+            assertThat(AppliedMigrations.currentVersion(database.dataSource(), MIGRATIONS), is(Optional.of("2")));
+        }
+        try (Database database = TestPostgres.open(url)) {
+            assertThat(rows(admin(url), "SELECT version, success FROM flyway_schema_history ORDER BY installed_rank"),
+                    is(List.of("1 t", "2 t")));
+        }
+    }
+
+    @Test
+    void aPendingMigrationIsAppliedBeforeTheDatabaseOpens() throws SQLException {
+        String url = TestPostgres.newDatabase();
+        // The schema of a release that had V1 only.
+        Flyway.configure().dataSource(url, TestPostgres.USER, TestPostgres.PASSWORD)
+                .locations("classpath:" + MIGRATIONS).target("1").load().migrate();
+        assertThat(AppliedMigrations.currentVersion(TestPostgres.admin(url.substring(url.lastIndexOf('/') + 1)), MIGRATIONS),
+                is(Optional.empty()));
+
+        try (Database database = TestPostgres.open(url)) {
+            assertThat(rows(database.dataSource(), "SELECT version, success FROM flyway_schema_history ORDER BY installed_rank"),
+                    is(List.of("1 t", "2 t")));
+            assertThat(rows(database.dataSource(), "SELECT count(*) FROM information_schema.columns"
+                    + " WHERE table_name = 'payments' AND column_name = 'amount' AND data_type = 'numeric'"), is(List.of("1")));
+        }
+    }
+
+    @Test
+    void anAppliedMigrationChangedSinceIsLeftToFlywayWhichRefusesIt() {
+        String url = TestPostgres.newDatabase();
+        TestPostgres.open(url).close();
+        TestPostgres.execute(admin(url), "UPDATE flyway_schema_history SET checksum = checksum + 1 WHERE version = '2'");
+
+        StartupException refused = assertThrows(StartupException.class, () -> TestPostgres.open(url));
+        assertThat(refused.getMessage(), allOf(
+                startsWith("database migration failed for the payment database (url=" + url),
+                containsString("checksum mismatch for migration version 2")));
+    }
+
+    @Test
+    void aFailedMigrationInTheHistoryIsLeftToFlyway() {
+        String url = TestPostgres.newDatabase();
+        TestPostgres.open(url).close();
+        TestPostgres.execute(admin(url), "UPDATE flyway_schema_history SET success = false WHERE version = '2'");
+
+        StartupException refused = assertThrows(StartupException.class, () -> TestPostgres.open(url));
+        assertThat(refused.getMessage(), allOf(
+                startsWith("database migration failed for the payment database (url=" + url),
+                containsString("failed migration")));
     }
 
     @Test

@@ -2,6 +2,9 @@ package dev.paymesh.support;
 
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.logging.Logger;
 
 import javax.sql.DataSource;
@@ -15,7 +18,9 @@ import org.flywaydb.core.api.output.MigrateResult;
 /**
  * A service's PostgreSQL database: a connection pool, and the schema brought up to date by the
  * migrations in {@code db/migration/<name>} before the server takes any request. Replicas starting
- * together are safe: Flyway serialises migrations with a database lock.
+ * together are safe: Flyway serialises migrations with a database lock. A schema on which every
+ * migration is already applied, unchanged, is told by one query on Flyway's history, and Flyway
+ * is then not loaded ({@link AppliedMigrations}).
  */
 public final class Database implements AutoCloseable {
 
@@ -62,6 +67,38 @@ public final class Database implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #open} on a thread of its own, so that the caller can prepare what does not need the
+     * database (its meters, its clients) while the pool connects and the schema is checked; the
+     * caller takes the result with {@link #await} before anything uses the database.
+     */
+    public static CompletableFuture<Database> openInBackground(DatabaseSettings settings, String name, String application) {
+        CompletableFuture<Database> opened = new CompletableFuture<>();
+        Thread.ofPlatform().name(name + "-database-open").daemon().start(() -> {
+            try {
+                opened.complete(open(settings, name, application));
+            } catch (Throwable e) {
+                opened.completeExceptionally(e);
+            }
+        });
+        return opened;
+    }
+
+    /** The database {@link #openInBackground} opened, or what it threw, as {@link #open} would have. */
+    public static Database await(CompletableFuture<Database> opening) {
+        try {
+            return opening.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException failure) {
+                throw failure;
+            }
+            if (e.getCause() instanceof Error error) {
+                throw error;
+            }
+            throw e;
+        }
+    }
+
     /** SQLState class 08: the connection could not be made (refused, unknown host, timed out). */
     private static boolean unreachable(Throwable failure) {
         for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
@@ -92,10 +129,16 @@ public final class Database implements AutoCloseable {
             throw new StartupException("cannot connect to the " + name + " database (" + settings + "): "
                     + rootMessage(e), e);
         }
+        String location = "db/migration/" + name;
+        Optional<String> current = AppliedMigrations.currentVersion(pool, location);
+        if (current.isPresent()) {
+            LOGGER.info(() -> "the " + name + " database at schema version " + current.get() + " (0 migrations applied now)");
+            return new Database(settings, pool, name);
+        }
         try {
             MigrateResult result = Flyway.configure()
                     .dataSource(pool)
-                    .locations("classpath:db/migration/" + name)
+                    .locations("classpath:" + location)
                     .failOnMissingLocations(true)
                     .load()
                     .migrate();

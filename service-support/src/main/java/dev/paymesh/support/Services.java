@@ -34,12 +34,23 @@ public final class Services {
         LogConfig.configureRuntime();
         Logger logger = Logger.getLogger(Services.class.getName());
         try {
-            start.apply(Config.create());
+            Config config = Config.create();
+            shareConfig(config);
+            start.apply(config);
         } catch (RuntimeException e) {
             logger.severe(service + " cannot start: " + e.getMessage());
             logger.log(Level.FINE, "start-up failure", e);
             System.exit(1);
         }
+    }
+
+    /**
+     * Makes the service's configuration the one Helidon's parts look up in the registry. Without it,
+     * the first of them (the metrics factory, for its {@code metrics} node) has the registry build a
+     * second configuration from the same application.yaml, environment and system properties.
+     */
+    static void shareConfig(Config config) {
+        io.helidon.service.registry.Services.set(Config.class, config);
     }
 
     /**
