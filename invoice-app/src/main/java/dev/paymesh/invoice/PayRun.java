@@ -197,15 +197,16 @@ final class PayRun {
                         break;
                     }
                     try {
+                        // Interrupted here, the run still holds next: the finally below hands it back.
                         claim = next.get();
+                        next = null;
                     } catch (ExecutionException e) {
+                        next = null;
                         if (e.getCause() instanceof StoreUnavailableException) {
                             tally.storeDown = true;
                             break;
                         }
                         throw new IllegalStateException("claiming a batch failed", e.getCause());
-                    } finally {
-                        next = null;
                     }
                     if (tally.storeDown) {
                         // A batch could not be recorded while this one was claimed: it is not sent.

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 
 import io.helidon.http.Headers;
@@ -85,6 +86,77 @@ class PayRunTest {
         runner.join();
 
         assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.PAID));
+        assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
+                is(List.of("I2", "I3")));
+    }
+
+    /** The in-memory store, with every claim after a run's first held until the test lets it go. */
+    private static final class HeldClaims implements InvoiceStore {
+        final InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
+        final CountDownLatch aheadAsked = new CountDownLatch(1);
+        final CountDownLatch letGo = new CountDownLatch(1);
+
+        @Override
+        public List<Claimed> claimUnpaid(String owner, String after, int limit) {
+            if (after != null) {
+                aheadAsked.countDown();
+                try {
+                    letGo.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return store.claimUnpaid(owner, after, limit);
+        }
+
+        @Override
+        public List<Invoice> list(Optional<Boolean> paid, Optional<String> after, int limit) {
+            return store.list(paid, after, limit);
+        }
+
+        @Override
+        public Optional<Invoice> find(String id) {
+            return store.find(id);
+        }
+
+        @Override
+        public boolean create(Invoice invoice) {
+            return store.create(invoice);
+        }
+
+        @Override
+        public Set<String> renew(String owner, java.util.Collection<String> ids) {
+            return store.renew(owner, ids);
+        }
+
+        @Override
+        public Set<String> settle(String owner, java.util.Map<String, Settlement> settlements) {
+            return store.settle(owner, settlements);
+        }
+    }
+
+    @Test
+    void aRunInterruptedWhileItWaitsForTheBatchClaimedAheadHandsThatBatchBack() throws Exception {
+        HeldClaims store = new HeldClaims();
+        CountingClient client = new CountingClient(store);
+        PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 1), METRICS, "test");
+        AtomicReference<Throwable> ended = new AtomicReference<>();
+        Thread runner = Thread.ofPlatform().start(() -> {
+            try {
+                run.payAllUnpaid(NO_HEADERS);
+            } catch (Throwable e) {
+                ended.set(e);
+            }
+        });
+        // I1 is paid at once; the run then waits for I2's claim, which the store holds.
+        TestApps.awaitState(store, "I1", Invoice.State.PAID);
+        assertThat(store.aheadAsked.await(10, java.util.concurrent.TimeUnit.SECONDS), is(true));
+        runner.interrupt();
+        store.letGo.countDown();
+        runner.join();
+
+        assertThat(ended.get(), instanceOf(InterruptedException.class));
+        assertThat(client.sent, is(List.of("I1")));
         assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
                 is(List.of("I2", "I3")));
     }
