@@ -308,13 +308,43 @@ measure_pay_run() {
   stop_all
 }
 
+# CPU time a process has used, in ms: all its threads, or with "jit" only its JIT compiler threads.
+cpu_ms() {
+  local pid=$1 which=${2:-all} stat name ticks=0 fields
+  for stat in /proc/"$pid"/task/*/stat; do
+    read -r stat <"$stat" 2>/dev/null || continue
+    name=${stat#*(}
+    name=${name%)*}
+    [[ "$which" == all || "$name" == C[12]\ CompilerThre* ]] || continue
+    read -r -a fields <<<"${stat##*) }"
+    ticks=$(( ticks + fields[11] + fields[12] ))
+  done
+  echo $(( ticks * 1000 / $(getconf CLK_TCK) ))
+}
+
+# The pay run's CPU time in each JVM, and of it the JIT compilers', from before to after: with
+# both JVMs on two cores, a pay run's time is about half their sum (and whatever else runs).
+cpu_during() {
+  local module pid
+  for module in invoice-app payment-provider; do
+    pid=$([[ "$module" == invoice-app ]] && echo "$invoice_pid" || echo "$payment_pid")
+    printf '%s %s %s ' "$module" "$(cpu_ms "$pid")" "$(cpu_ms "$pid" jit)"
+  done
+}
+
+# Called inside measure_pay_run and measure_pay_run_postgres, whose invoice_pid and payment_pid it reads.
 timed_pay_run() {
-  local prefix=$1 label=$2 start unpaid status
+  local prefix=$1 label=$2 start unpaid status cpu_before cpu_after
   create_invoices "$prefix" "$PAY_RUN_INVOICES"
   unpaid=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
+  cpu_before=$(cpu_during)
   start=$(now_millis)
   status=$(curl -s -o "$WORK/pay-run.json" -w '%{http_code}' -X POST "http://127.0.0.1:$INVOICE_PORT/invoices/pay")
   results["pay run ms, $label ($unpaid unpaid)"]=$(( $(now_millis) - start ))
+  cpu_after=$(cpu_during)
+  results["pay run CPU ms (JIT), $label"]=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i += 3) printf "%s%s %d (%d)", (i > 1 ? ", " : ""), x[i], y[i + 1] - x[i + 1], y[i + 2] - x[i + 2] }')
   results["pay run status, $label"]=$status
   results["unpaid after the pay run, $label"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
 }
