@@ -38,27 +38,35 @@ class PayRunTest {
     private static final ServerRequestHeaders NO_HEADERS = ServerRequestHeaders.create(WritableHeaders.create());
     private static final PaymentMetrics METRICS = new PaymentMetrics(Metrics.globalRegistry());
 
+    /** A run in a platform thread of its own, and what it threw, if anything. */
+    private record Running(Thread thread, AtomicReference<Throwable> ended) {
+        static Running start(PayRun run) {
+            AtomicReference<Throwable> ended = new AtomicReference<>();
+            Thread thread = Thread.ofPlatform().start(() -> {
+                try {
+                    run.payAllUnpaid(NO_HEADERS);
+                } catch (Throwable e) {
+                    ended.set(e);
+                }
+            });
+            return new Running(thread, ended);
+        }
+    }
+
     @Test
     void anInterruptedRunReleasesTheClaimsItNeverSent() throws Exception {
         // A lease of an hour: only an explicit release can make the invoices claimable again now.
         InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
         HeldPaymentClient client = new HeldPaymentClient();
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
-        AtomicReference<Throwable> ended = new AtomicReference<>();
-        Thread runner = Thread.ofPlatform().start(() -> {
-            try {
-                run.payAllUnpaid(NO_HEADERS);
-            } catch (Throwable e) {
-                ended.set(e);
-            }
-        });
+        Running runner = Running.start(run);
         client.firstSent.await();
         // I1 is in flight and holds the only slot; the run waits for it (or is about to) to send I2.
-        runner.interrupt();
+        runner.thread().interrupt();
         client.letGo.countDown();
-        runner.join();
+        runner.thread().join();
 
-        assertThat(ended.get(), instanceOf(InterruptedException.class));
+        assertThat(runner.ended().get(), instanceOf(InterruptedException.class));
         assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.PAID));
         assertThat(store.find("I2").orElseThrow().state(), is(Invoice.State.UNPAID));
         assertThat(store.find("I3").orElseThrow().state(), is(Invoice.State.UNPAID));
@@ -72,18 +80,12 @@ class PayRunTest {
         HeldPaymentClient client = new HeldPaymentClient();
         // Batches of one: while I1 is sent, I2 is claimed ahead.
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 1), METRICS, "test");
-        Thread runner = Thread.ofPlatform().start(() -> {
-            try {
-                run.payAllUnpaid(NO_HEADERS);
-            } catch (InterruptedException e) {
-                // expected
-            }
-        });
+        Running runner = Running.start(run);
         client.firstSent.await();
         TestApps.awaitState(store, "I2", Invoice.State.PAYING);
-        runner.interrupt();
+        runner.thread().interrupt();
         client.letGo.countDown();
-        runner.join();
+        runner.thread().join();
 
         assertThat(store.find("I1").orElseThrow().state(), is(Invoice.State.PAID));
         assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
@@ -140,22 +142,15 @@ class PayRunTest {
         HeldClaims store = new HeldClaims();
         CountingClient client = new CountingClient(store);
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 1), METRICS, "test");
-        AtomicReference<Throwable> ended = new AtomicReference<>();
-        Thread runner = Thread.ofPlatform().start(() -> {
-            try {
-                run.payAllUnpaid(NO_HEADERS);
-            } catch (Throwable e) {
-                ended.set(e);
-            }
-        });
+        Running runner = Running.start(run);
         // I1 is paid at once; the run then waits for I2's claim, which the store holds.
         TestApps.awaitState(store, "I1", Invoice.State.PAID);
         assertThat(store.aheadAsked.await(10, java.util.concurrent.TimeUnit.SECONDS), is(true));
-        runner.interrupt();
+        runner.thread().interrupt();
         store.letGo.countDown();
-        runner.join();
+        runner.thread().join();
 
-        assertThat(ended.get(), instanceOf(InterruptedException.class));
+        assertThat(runner.ended().get(), instanceOf(InterruptedException.class));
         assertThat(client.sent, is(List.of("I1")));
         assertThat(store.claimUnpaid("next-run").stream().map(claim -> claim.invoice().id()).toList(),
                 is(List.of("I2", "I3")));
@@ -172,17 +167,11 @@ class PayRunTest {
         store.release("I3", "earlier", false);
         HeldPaymentClient client = new HeldPaymentClient();
         PayRun run = new PayRun(store, client, TestApps.payRunSettings(1, Duration.ofHours(1), 256), METRICS, "test");
-        Thread runner = Thread.ofPlatform().start(() -> {
-            try {
-                run.payAllUnpaid(NO_HEADERS);
-            } catch (InterruptedException e) {
-                // expected
-            }
-        });
+        Running runner = Running.start(run);
         client.firstSent.await();
-        runner.interrupt();
+        runner.thread().interrupt();
         client.letGo.countDown();
-        runner.join();
+        runner.thread().join();
 
         Optional<InvoiceStore.Claimed> i2 = store.claimUnpaid("next-run").stream()
                 .filter(claim -> claim.invoice().id().equals("I2")).findFirst();
