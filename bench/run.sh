@@ -334,7 +334,6 @@ cpu_during() {
   done
 }
 
-# Called inside measure_pay_run and measure_pay_run_postgres, whose invoice_pid and payment_pid it reads.
 # The second run still finds the JIT compilers busy with the payment path (C2 took about 45% of
 # its CPU): three more pay runs in the same JVMs, the fifth once the compiling has tapered off.
 # Printed beside the second run, not instead of it.
@@ -345,6 +344,7 @@ more_pay_runs() {
   done
 }
 
+# Called inside measure_pay_run and measure_pay_run_postgres, whose invoice_pid and payment_pid it reads.
 timed_pay_run() {
   local prefix=$1 label=$2 start unpaid status cpu_before cpu_after
   create_invoices "$prefix" "$PAY_RUN_INVOICES"
