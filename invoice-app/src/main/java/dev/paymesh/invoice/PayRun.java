@@ -249,17 +249,28 @@ final class PayRun {
 
     /** What a claim made in the background holds, once it is done; nothing if it failed. */
     private static List<InvoiceStore.Claimed> claimedAnyway(Future<Claim> claim) {
+        try {
+            return awaitThroughInterrupts(claim).batch();
+        } catch (ExecutionException e) {
+            return List.of();
+        }
+    }
+
+    /**
+     * The future's value once it is done, waiting on through interrupts, whose flag is set again
+     * before returning: what is already under way (a payment, a claim, a recording) must end and be
+     * accounted for before a run gives up.
+     */
+    private static <T> T awaitThroughInterrupts(Future<T> future) throws ExecutionException {
         boolean interrupted = false;
         try {
             while (true) {
                 try {
-                    return claim.get().batch();
+                    return future.get();
                 } catch (InterruptedException e) {
                     interrupted = true;
                 }
             }
-        } catch (ExecutionException e) {
-            return List.of();
         } finally {
             if (interrupted) {
                 Thread.currentThread().interrupt();
@@ -304,23 +315,10 @@ final class PayRun {
             if (task == null) {
                 return;
             }
-            boolean interrupted = false;
             try {
-                while (true) {
-                    try {
-                        task.get();
-                        return;
-                    } catch (InterruptedException e) {
-                        interrupted = true;
-                    } catch (ExecutionException e) {
-                        LOGGER.log(Level.WARNING, "recording a batch of a pay run failed", e.getCause());
-                        return;
-                    }
-                }
-            } finally {
-                if (interrupted) {
-                    Thread.currentThread().interrupt();
-                }
+                awaitThroughInterrupts(task);
+            } catch (ExecutionException e) {
+                LOGGER.log(Level.WARNING, "recording a batch of a pay run failed", e.getCause());
             }
         }
 
@@ -450,25 +448,14 @@ final class PayRun {
     }
 
     private static PaymentClient.Result resultOf(Future<PaymentClient.Result> future, Invoice invoice) {
-        boolean interrupted = false;
         try {
-            while (true) {
-                try {
-                    return future.get();
-                } catch (InterruptedException e) {
-                    // The payment is on its way; its outcome must be recorded before the run gives up.
-                    interrupted = true;
-                }
-            }
+            // The payment is on its way; its outcome must be recorded before the run gives up.
+            return awaitThroughInterrupts(future);
         } catch (ExecutionException e) {
             // payOne never throws on purpose. How far it got is not known, so the invoice goes back
             // as unknown, to be looked up first.
             LOGGER.log(Level.WARNING, "paying invoice " + invoice.id() + " failed", e.getCause());
             return new PaymentClient.Result.Unknown("internal error while paying");
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 
