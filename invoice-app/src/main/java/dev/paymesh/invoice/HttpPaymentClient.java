@@ -11,6 +11,7 @@ import java.util.function.Function;
 import java.util.logging.Logger;
 
 import io.helidon.common.socket.SocketOptions;
+import io.helidon.common.tls.Tls;
 import io.helidon.common.buffers.DataReader;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
@@ -68,6 +69,13 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
                         .tcpNoDelay(true)
                         .build())
                 .followRedirects(false)
+                .update(it -> {
+                    // Plain http (the mesh's sidecar does the TLS) needs no SSL context; the client's
+                    // default would build one from the JDK's trust store before the server is up.
+                    if (settings.url().regionMatches(true, 0, "http:", 0, 5)) {
+                        it.tls(Tls.builder().enabled(false).build());
+                    }
+                })
                 // Its own pool, not the process-wide one, so closing the client closes its connections.
                 .shareConnectionCache(false)
                 .build();
