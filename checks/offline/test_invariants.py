@@ -575,9 +575,14 @@ def test_kubernetes_enum_values(rendered):
 def test_dockerfile_base_images_pinned_and_user_numeric(dockerfile):
     text = (ROOT / dockerfile).read_text()
     defaults = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.M))
-    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
     assert froms, f"{dockerfile} has no FROM"
-    for image in froms:
+    stages = set()
+    for image, stage in froms:
+        if stage:
+            stages.add(stage)
+        if image in stages - {stage}:
+            continue  # an earlier stage of this file, itself built on a checked base image
         m = re.fullmatch(r"\$\{?(\w+)\}?", image)
         resolved = defaults.get(m.group(1)) if m else image
         assert resolved, f"{dockerfile}: FROM {image} has no ARG default"
