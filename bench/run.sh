@@ -26,6 +26,8 @@ readonly PAYMENT_PORT=18082
 readonly STARTS=5
 readonly WRK_ARGS=(-t2 -c50 -d15s --latency)
 readonly PAY_RUN_INVOICES=10000
+# What the AOT caches' training adds after its rounds over every endpoint, as the image's does.
+readonly TRAINING_VOLUME=3000
 readonly READ_INVOICES=10000
 readonly READ_PAGE=100
 readonly WORK="$ROOT/.work/bench"
@@ -111,6 +113,13 @@ start_service() {
   echo $!
 }
 
+# Starts the bare baseline routes (bench/baseline) the same way, on BASELINE_PORT; prints the pid.
+start_baseline() {
+  "$JAVA_HOME/bin/java" "${JVM_FLAGS[@]}" "$@" -jar "$ROOT/bench/baseline/target/bench-baseline.jar" "$BASELINE_PORT" \
+    >>"$WORK/baseline.log" 2>&1 &
+  echo $!
+}
+
 # Waits until GET of the path (default: the readiness endpoint) on the port answers 2xx.
 wait_ready() {
   local port=$1 path=${2:-/observe/health/ready} deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
@@ -125,15 +134,21 @@ wait_ready() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# Median milliseconds from process start to a ready answer, over STARTS fresh processes.
+# Median milliseconds from process start to a ready answer (the baseline: its first answer on
+# /invoices), over STARTS fresh processes.
 measure_startup() {
   local module=$1 port=$2 label=$3
   shift 3
   local i start pid times=()
   for ((i = 0; i < STARTS; i++)); do
     start=$(now_millis)
-    pid=$(start_service "$module" "$port" "$@")
-    wait_ready "$port"
+    if [[ "$module" == baseline ]]; then
+      pid=$(start_baseline "$@")
+      wait_ready "$port" /invoices
+    else
+      pid=$(start_service "$module" "$port" "$@")
+      wait_ready "$port"
+    fi
     times+=($(( $(now_millis) - start )))
     kill "$pid"; await_exit "$pid"
   done
@@ -164,8 +179,25 @@ train_aot_cache() {
   [[ -s "$WORK/$module$name.aot" ]] || { echo "no AOT cache from the training of $module; see $WORK" >&2; return 1; }
 }
 
+# The baseline's cache, trained on its two routes as the services' are on theirs.
+train_baseline_aot_cache() {
+  local pid i base="http://127.0.0.1:$BASELINE_PORT"
+  rm -f "$WORK/baseline.aot"
+  pid=$(start_baseline -XX:AOTCacheOutput="$WORK/baseline.aot")
+  wait_ready "$BASELINE_PORT" /invoices
+  for ((i = 0; i < 200; i++)); do
+    curl -s -o /dev/null "$base/invoices"
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+      -d "{\"id\":\"W$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+  done
+  kill "$pid"; await_exit "$pid"
+  [[ -s "$WORK/baseline.aot" ]] || { echo "no AOT cache from the training of the baseline; see $WORK" >&2; return 1; }
+}
+
 # Every endpoint a client calls, 200 times: payments recorded and looked up (new, replayed, one
-# unknown); invoices created, listed, looked up and paid. Ids are new in every run, since the
+# unknown); invoices created, listed, looked up and paid. Then, as the image's training does, the
+# volume of a pay run: TRAINING_VOLUME more payments, or as many invoices paid in one run, so that
+# the cache's profiles cover the pay run's whole path. Ids are new in every run, since the
 # PostgreSQL stores keep those of earlier runs.
 exercise() {
   local module=$1 port=$2 i run base="http://127.0.0.1:$2"
@@ -187,12 +219,22 @@ exercise() {
       curl -s -o /dev/null "$base/payments/none-$i"
     fi
   done
+  if [[ "$module" == invoice-app ]]; then
+    create_invoices "V$run-" "$TRAINING_VOLUME" "$port"
+    curl -s -o /dev/null -X POST "$base/invoices/pay"
+  else
+    record_payments "V$run-" "$TRAINING_VOLUME" "$port"
+  fi
 }
 
 # Start-up, median of STARTS: plain and with the AOT cache, in memory and with each service on
-# PostgreSQL (the pool's first connection and the migrations' check are then part of it).
+# PostgreSQL (the pool's first connection and the migrations' check are then part of it); and the
+# baseline's, to its first answer, plain and with a cache of its own: the framework's floor here.
 measure_startups() {
   log "start-up: median of $STARTS starts, plain and with an AOT cache, in memory and on PostgreSQL"
+  measure_startup baseline "$BASELINE_PORT" plain
+  train_baseline_aot_cache
+  measure_startup baseline "$BASELINE_PORT" "AOT cache" -XX:AOTCache="$WORK/baseline.aot"
   measure_startup payment-provider "$PAYMENT_PORT" plain
   measure_startup invoice-app "$INVOICE_PORT" plain
   train_aot_caches ""
@@ -256,9 +298,7 @@ run_wrk() {
 measure_baseline() {
   local pid
   log "baseline (bare Helidon routes) under wrk ${WRK_ARGS[*]}"
-  "$JAVA_HOME/bin/java" "${JVM_FLAGS[@]}" -jar "$ROOT/bench/baseline/target/bench-baseline.jar" "$BASELINE_PORT" \
-    >>"$WORK/baseline.log" 2>&1 &
-  pid=$!
+  pid=$(start_baseline)
   pids+=("$pid")
   wait_ready "$BASELINE_PORT" /invoices
   wrk -t2 -c50 -d5s "http://127.0.0.1:$BASELINE_PORT/invoices" >/dev/null
@@ -361,14 +401,28 @@ timed_pay_run() {
   results["unpaid after the pay run, $label"]=$(curl -s "http://127.0.0.1:$INVOICE_PORT/invoices?paid=false" | jq length)
 }
 
-# Creates COUNT unpaid invoices PREFIX00001... through the API, 32 requests at a time.
+# Creates COUNT unpaid invoices PREFIX00001... through the API (on INVOICE_PORT unless a port is
+# given), 32 requests at a time.
 create_invoices() {
-  local prefix=$1 count=$2 config="$WORK/create-invoices.curl" i
+  post_many "${3:-$INVOICE_PORT}" /invoices \
+    '{\\"InvoiceId\\":\\"%s%05d\\",\\"Value\\":10.00,\\"Currency\\":\\"EUR\\"}' "$1" "$2"
+}
+
+# Records COUNT new payments PREFIX00001... with payment-provider on the port.
+record_payments() {
+  post_many "$3" /payments/pay '{\\"id\\":\\"%s%05d\\",\\"value\\":10.00,\\"currency\\":\\"EUR\\"}' "$1" "$2"
+}
+
+# COUNT POSTs of the JSON body (a printf format of the prefix and the number, quotes escaped for
+# curl's config file) to the path, 32 at a time.
+post_many() {
+  local port=$1 path=$2 body=$3 prefix=$4 count=$5 config="$WORK/post-many.curl" i
   : >"$config"
   for ((i = 1; i <= count; i++)); do
     (( i == 1 )) || echo next >>"$config"
-    printf 'url = "http://127.0.0.1:%s/invoices"\nheader = "Content-Type: application/json"\ndata = "{\\"InvoiceId\\":\\"%s%05d\\",\\"Value\\":10.00,\\"Currency\\":\\"EUR\\"}"\noutput = "/dev/null"\n' \
-      "$INVOICE_PORT" "$prefix" "$i" >>"$config"
+    # shellcheck disable=SC2059 # the body is the format
+    printf "url = \"http://127.0.0.1:%s%s\"\nheader = \"Content-Type: application/json\"\ndata = \"$body\"\noutput = \"/dev/null\"\n" \
+      "$port" "$path" "$prefix" "$i" >>"$config"
   done
   curl --no-progress-meter --parallel --parallel-max 32 -K "$config"
 }
