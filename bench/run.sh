@@ -120,6 +120,26 @@ start_baseline() {
   echo $!
 }
 
+# Starts a service, or the baseline when the module is "baseline"; prints the pid.
+start_module() {
+  local module=$1 port=$2
+  shift 2
+  if [[ "$module" == baseline ]]; then
+    start_baseline "$@"
+  else
+    start_service "$module" "$port" "$@"
+  fi
+}
+
+# Waits for a module's first answer: a service's readiness, the baseline's GET /invoices.
+wait_started() {
+  if [[ "$1" == baseline ]]; then
+    wait_ready "$2" /invoices
+  else
+    wait_ready "$2"
+  fi
+}
+
 # Waits until GET of the path (default: the readiness endpoint) on the port answers 2xx.
 wait_ready() {
   local port=$1 path=${2:-/observe/health/ready} deadline=$(( $(date +%s) + READY_TIMEOUT_SECONDS ))
@@ -142,13 +162,8 @@ measure_startup() {
   local i start pid times=()
   for ((i = 0; i < STARTS; i++)); do
     start=$(now_millis)
-    if [[ "$module" == baseline ]]; then
-      pid=$(start_baseline "$@")
-      wait_ready "$port" /invoices
-    else
-      pid=$(start_service "$module" "$port" "$@")
-      wait_ready "$port"
-    fi
+    pid=$(start_module "$module" "$port" "$@")
+    wait_started "$module" "$port"
     times+=($(( $(now_millis) - start )))
     kill "$pid"; await_exit "$pid"
   done
@@ -172,38 +187,27 @@ train_aot_caches() {
 train_aot_cache() {
   local module=$1 port=$2 name=$3 pid
   rm -f "$WORK/$module$name.aot"
-  pid=$(start_service "$module" "$port" -XX:AOTCacheOutput="$WORK/$module$name.aot")
-  wait_ready "$port"
+  pid=$(start_module "$module" "$port" -XX:AOTCacheOutput="$WORK/$module$name.aot")
+  wait_started "$module" "$port"
   exercise "$module" "$port"
   kill "$pid"; await_exit "$pid"
   [[ -s "$WORK/$module$name.aot" ]] || { echo "no AOT cache from the training of $module; see $WORK" >&2; return 1; }
-}
-
-# The baseline's cache, trained on its two routes as the services' are on theirs.
-train_baseline_aot_cache() {
-  local pid i base="http://127.0.0.1:$BASELINE_PORT"
-  rm -f "$WORK/baseline.aot"
-  pid=$(start_baseline -XX:AOTCacheOutput="$WORK/baseline.aot")
-  wait_ready "$BASELINE_PORT" /invoices
-  for ((i = 0; i < 200; i++)); do
-    curl -s -o /dev/null "$base/invoices"
-    curl -s -o /dev/null -H 'Content-Type: application/json' \
-      -d "{\"id\":\"W$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
-  done
-  kill "$pid"; await_exit "$pid"
-  [[ -s "$WORK/baseline.aot" ]] || { echo "no AOT cache from the training of the baseline; see $WORK" >&2; return 1; }
 }
 
 # Every endpoint a client calls, 200 times: payments recorded and looked up (new, replayed, one
 # unknown); invoices created, listed, looked up and paid. Then, as the image's training does, the
 # volume of a pay run: TRAINING_VOLUME more payments, or as many invoices paid in one run, so that
 # the cache's profiles cover the pay run's whole path. Ids are new in every run, since the
-# PostgreSQL stores keep those of earlier runs.
+# PostgreSQL stores keep those of earlier runs. The baseline gets its two routes 200 times.
 exercise() {
   local module=$1 port=$2 i run base="http://127.0.0.1:$2"
   run=$(now_millis)
   for ((i = 0; i < 200; i++)); do
-    if [[ "$module" == invoice-app ]]; then
+    if [[ "$module" == baseline ]]; then
+      curl -s -o /dev/null "$base/invoices"
+      curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"id\":\"W$run-$i\",\"value\":1.50,\"currency\":\"EUR\"}" "$base/payments/pay"
+    elif [[ "$module" == invoice-app ]]; then
       curl -s -o /dev/null -H 'Content-Type: application/json' \
         -d "{\"InvoiceId\":\"W$run-$i\",\"Value\":1.50,\"Currency\":\"EUR\"}" "$base/invoices"
       curl -s -o /dev/null "$base/invoices/W$run-$i"
@@ -222,7 +226,7 @@ exercise() {
   if [[ "$module" == invoice-app ]]; then
     create_invoices "V$run-" "$TRAINING_VOLUME" "$port"
     curl -s -o /dev/null -X POST "$base/invoices/pay"
-  else
+  elif [[ "$module" == payment-provider ]]; then
     record_payments "V$run-" "$TRAINING_VOLUME" "$port"
   fi
 }
@@ -233,7 +237,7 @@ exercise() {
 measure_startups() {
   log "start-up: median of $STARTS starts, plain and with an AOT cache, in memory and on PostgreSQL"
   measure_startup baseline "$BASELINE_PORT" plain
-  train_baseline_aot_cache
+  train_aot_cache baseline "$BASELINE_PORT" ""
   measure_startup baseline "$BASELINE_PORT" "AOT cache" -XX:AOTCache="$WORK/baseline.aot"
   measure_startup payment-provider "$PAYMENT_PORT" plain
   measure_startup invoice-app "$INVOICE_PORT" plain
