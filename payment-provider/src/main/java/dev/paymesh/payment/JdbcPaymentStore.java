@@ -95,6 +95,31 @@ public final class JdbcPaymentStore implements PaymentStore {
         return pending.await();
     }
 
+    /**
+     * Queues all the payments at once, so that they share statements with each other (and with what
+     * else is queued), and starts as many writers as they fill statements, within the limit.
+     */
+    @Override
+    public List<Recorded> recordAll(List<Payment> payments) {
+        List<Pending> pending = new ArrayList<>(payments.size());
+        for (Payment payment : payments) {
+            pending.add(new Pending(payment));
+        }
+        queued.addAll(pending);
+        for (int queuedHere = 0; queuedHere < pending.size(); queuedHere += MAX_BATCH) {
+            startWriterIfFree();
+        }
+        List<Recorded> recorded = new ArrayList<>(pending.size());
+        for (Pending one : pending) {
+            try {
+                recorded.add(new Recorded(one.await(), null));
+            } catch (RuntimeException e) {
+                recorded.add(new Recorded(null, e));
+            }
+        }
+        return recorded;
+    }
+
     @Override
     public Optional<Payment> find(String id) {
         try (Connection connection = dataSource.getConnection()) {

@@ -16,7 +16,7 @@ import dev.paymesh.support.ServiceRouting;
 record PaymentApp(PaymentStore store, int maxBodyBytes, MeterRegistry registry) {
 
     private static final ServiceRouting.Unavailable UNAVAILABLE = new ServiceRouting.Unavailable(
-            "payment store unavailable; retry later, a retried payment is charged at most once", 1);
+            PaymentService.STORE_UNAVAILABLE, 1);
 
     void routing(HttpRouting.Builder routing) {
         ServiceRouting.install(routing, registry, UNAVAILABLE);

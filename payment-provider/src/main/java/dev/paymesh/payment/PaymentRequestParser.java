@@ -1,10 +1,13 @@
 package dev.paymesh.payment;
 
 import java.math.BigDecimal;
+import java.util.ArrayList;
 import java.util.Currency;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import jakarta.json.JsonArray;
 import jakarta.json.JsonException;
 import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
@@ -34,8 +37,55 @@ final class PaymentRequestParser {
     private PaymentRequestParser() {
     }
 
+    /** The most payments one batch may hold. */
+    static final int MAX_BATCH = 1000;
+
+    static final String NOT_A_BATCH = "a payment batch must be a JSON array of payments";
+
+    /** One payment of a batch, or why it is refused (as the single payment's 400 would say), with its id if it has one. */
+    record Item(Payment payment, String id, String error) {
+    }
+
     static Payment parse(String body) {
-        JsonObject json = readObject(body);
+        JsonValue value = readValue(body);
+        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+            throw new InvalidRequestException(MALFORMED);
+        }
+        return parse(value.asJsonObject());
+    }
+
+    /**
+     * Reads a batch: a JSON array of 1 to {@value #MAX_BATCH} payments, each judged on its own. A body
+     * that is not such an array is refused whole.
+     */
+    static List<Item> parseBatch(String body) {
+        JsonValue value = readValue(body);
+        if (value.getValueType() != JsonValue.ValueType.ARRAY) {
+            throw new InvalidRequestException(NOT_A_BATCH);
+        }
+        JsonArray array = value.asJsonArray();
+        if (array.isEmpty() || array.size() > MAX_BATCH) {
+            throw new InvalidRequestException("a payment batch holds 1 to " + MAX_BATCH + " payments, got " + array.size());
+        }
+        List<Item> items = new ArrayList<>(array.size());
+        for (JsonValue element : array) {
+            if (element.getValueType() != JsonValue.ValueType.OBJECT) {
+                items.add(new Item(null, null, MALFORMED));
+                continue;
+            }
+            JsonObject json = element.asJsonObject();
+            try {
+                Payment payment = parse(json);
+                items.add(new Item(payment, payment.id(), null));
+            } catch (InvalidRequestException e) {
+                JsonValue id = field(json, "id");
+                items.add(new Item(null, id instanceof JsonString text ? text.getString() : null, e.getMessage()));
+            }
+        }
+        return items;
+    }
+
+    private static Payment parse(JsonObject json) {
         String id = id(text(json, "id", NO_ID));
         BigDecimal value = amount(json);
         Currency currency = currency(text(json, "currency", NO_CURRENCY));
@@ -45,13 +95,9 @@ final class PaymentRequestParser {
         return new Payment(id, value, currency);
     }
 
-    private static JsonObject readObject(String body) {
+    private static JsonValue readValue(String body) {
         try (var reader = Json.reader(body)) {
-            JsonValue value = reader.readValue();
-            if (value.getValueType() != JsonValue.ValueType.OBJECT) {
-                throw new InvalidRequestException(MALFORMED);
-            }
-            return value.asJsonObject();
+            return reader.readValue();
         } catch (JsonParsingException | IllegalStateException e) {
             throw new InvalidRequestException(MALFORMED);
         } catch (JsonException e) {

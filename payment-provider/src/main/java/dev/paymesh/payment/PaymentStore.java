@@ -1,5 +1,7 @@
 package dev.paymesh.payment;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /** Where payments are recorded, once per invoice id. */
@@ -17,6 +19,27 @@ public interface PaymentStore {
 
     /** Records the payment unless one with its id exists; atomic per id. */
     Outcome record(Payment payment);
+
+    /** What recording one payment of several did, or, with no outcome, why it could not be recorded. */
+    record Recorded(Outcome outcome, RuntimeException failure) {
+    }
+
+    /**
+     * Records each payment as {@link #record} does, the outcomes in the payments' order; each payment
+     * succeeds or fails on its own, and of two with one id, one is recorded and the other is a replay
+     * or a conflict. A store that can write several at once overrides this.
+     */
+    default List<Recorded> recordAll(List<Payment> payments) {
+        List<Recorded> recorded = new ArrayList<>(payments.size());
+        for (Payment payment : payments) {
+            try {
+                recorded.add(new Recorded(record(payment), null));
+            } catch (RuntimeException e) {
+                recorded.add(new Recorded(null, e));
+            }
+        }
+        return recorded;
+    }
 
     Optional<Payment> find(String id);
 }

@@ -181,4 +181,70 @@ class PaymentRoutingTest {
         assertThat(response.entity(), startsWith("{\"error\":"));
         assertThat(response.entity(), not(containsString("Exception")));
     }
+
+    private ClientResponseTyped<String> payBatch(String body) {
+        return client.post("/payments/pay/batch").submit(body, String.class);
+    }
+
+    @Test
+    void aBatchAnswersEachPaymentAsItsOwnRequestWouldInTheRequestsOrder() {
+        assertThat(pay("{\"id\":\"B0\",\"value\":5,\"currency\":\"EUR\"}").status(), is(Status.OK_200));
+        long recordedBefore = payments("recorded");
+        long alreadyBefore = payments("already_recorded");
+        long conflictBefore = payments("conflict");
+        var response = payBatch("[{\"id\":\"B2\",\"value\":1.5,\"currency\":\"EUR\"},"
+                + "{\"id\":\"B0\",\"value\":5.00,\"currency\":\"EUR\"},"
+                + "{\"id\":\"B0\",\"value\":6,\"currency\":\"EUR\"},"
+                + "{\"id\":\"B3\",\"value\":-1,\"currency\":\"EUR\"},"
+                + "{\"value\":1,\"currency\":\"EUR\"},"
+                + "7,"
+                + "{\"ID\":\"B1\",\"Value\":2,\"CURRENCY\":\"GBP\"}]");
+        assertThat(response.status(), is(Status.OK_200));
+        assertThat(response.entity(), is("[{\"id\":\"B2\",\"status\":200},"
+                + "{\"id\":\"B0\",\"status\":200},"
+                + "{\"id\":\"B0\",\"status\":409,\"error\":\"payment B0 was already made with another value or currency\"},"
+                + "{\"id\":\"B3\",\"status\":400,\"error\":\"payment value must be positive\"},"
+                + "{\"status\":400,\"error\":\"could not retrieve payment id\"},"
+                + "{\"status\":400,\"error\":\"failed to process payment request parameters\"},"
+                + "{\"id\":\"B1\",\"status\":200}]"));
+        assertThat(payments("recorded") - recordedBefore, is(2L));
+        assertThat(payments("already_recorded") - alreadyBefore, is(1L));
+        assertThat(payments("conflict") - conflictBefore, is(1L));
+        assertThat(client.get("/payments/B2").request(String.class).entity(),
+                is("{\"id\":\"B2\",\"value\":1.50,\"currency\":\"EUR\"}"));
+        assertThat(client.get("/payments/B1").request(String.class).entity(),
+                is("{\"id\":\"B1\",\"value\":2.00,\"currency\":\"GBP\"}"));
+        assertThat(client.get("/payments/B3").request(String.class).status(), is(Status.NOT_FOUND_404));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "{\"id\":\"B9\",\"value\":1,\"currency\":\"EUR\"}|a payment batch must be a JSON array of payments",
+            "[]|a payment batch holds 1 to 1000 payments, got 0",
+            "[{\"id\":|failed to process payment request parameters"})
+    void aBodyThatIsNoBatchIsRefusedWhole(String body, String message) {
+        var response = payBatch(body);
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is("{\"error\":\"" + message + "\"}"));
+        assertThat(client.get("/payments/B9").request(String.class).status(), is(Status.NOT_FOUND_404));
+    }
+
+    @Test
+    void aBatchOfMoreThanAThousandIsRefusedWholeAndRecordsNothing() {
+        StringBuilder body = new StringBuilder("[");
+        for (int i = 0; i <= 1000; i++) {
+            body.append(i == 0 ? "" : ",").append("{\"id\":\"L").append(i).append("\",\"value\":1,\"currency\":\"EUR\"}");
+        }
+        var response = payBatch(body.append(']').toString());
+        assertThat(response.status(), is(Status.BAD_REQUEST_400));
+        assertThat(response.entity(), is("{\"error\":\"a payment batch holds 1 to 1000 payments, got 1001\"}"));
+        assertThat(client.get("/payments/L1").request(String.class).status(), is(Status.NOT_FOUND_404));
+    }
+
+    @Test
+    void aBatchIsPostedOnly() {
+        var response = client.get("/payments/pay/batch").request(String.class);
+        assertThat(response.status(), is(Status.METHOD_NOT_ALLOWED_405));
+        assertThat(response.entity(), is("{\"error\":\"method GET is not allowed on /pay/batch\"}"));
+    }
 }

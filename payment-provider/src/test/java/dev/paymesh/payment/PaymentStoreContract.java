@@ -114,6 +114,28 @@ abstract class PaymentStoreContract {
     }
 
     @Test
+    void aBatchLargerThanOneStatementGetsEachOutcomeInItsOrder() {
+        assertThat(store.record(payment("P0", "4", EUR)), is(PaymentStore.Outcome.RECORDED));
+        List<Payment> batch = new ArrayList<>();
+        for (int i = 1; i <= 300; i++) {
+            batch.add(payment("P" + i, i + ".25", EUR));
+        }
+        batch.add(payment("P0", "4.00", EUR));
+        batch.add(payment("P0", "5", EUR));
+        batch.add(payment("P7", "7.25", GBP));
+        List<PaymentStore.Recorded> recorded = store.recordAll(batch);
+        assertThat(recorded.size(), is(303));
+        for (int i = 0; i < 300; i++) {
+            assertThat("P" + (i + 1), recorded.get(i), is(new PaymentStore.Recorded(PaymentStore.Outcome.RECORDED, null)));
+        }
+        assertThat(recorded.get(300).outcome(), is(PaymentStore.Outcome.ALREADY_RECORDED));
+        assertThat(recorded.get(301).outcome(), is(PaymentStore.Outcome.CONFLICT));
+        assertThat(recorded.get(302).outcome(), is(PaymentStore.Outcome.CONFLICT));
+        assertThat(store.find("P300").orElseThrow().value().toPlainString(), is("300.25"));
+        assertThat(store.find("P7").orElseThrow().currency(), is(EUR));
+    }
+
+    @Test
     void concurrentIdenticalPaymentsOfOneIdAreRecordedExactlyOnce() throws Exception {
         for (int round = 0; round < ROUNDS; round++) {
             String id = "R" + round;
