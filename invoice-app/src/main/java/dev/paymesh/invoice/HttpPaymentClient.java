@@ -6,6 +6,8 @@ import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.function.Function;
 import java.util.logging.Logger;
@@ -22,10 +24,20 @@ import io.helidon.webclient.api.HttpClientRequest;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
 
+import jakarta.json.JsonArray;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonString;
+import jakarta.json.JsonValue;
+
 import dev.paymesh.support.Credentials;
 import dev.paymesh.support.Json;
+import dev.paymesh.support.JsonText;
 
-/** {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay} and {@code GET /payments/{id}}. */
+/**
+ * {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay/batch},
+ * {@code POST /payments/pay} and {@code GET /payments/{id}}. A provider without the batch (the
+ * original service answers it 404) is paid one invoice per request from then on.
+ */
 final class HttpPaymentClient implements PaymentClient, AutoCloseable {
 
     private static final Logger LOGGER = Logger.getLogger(HttpPaymentClient.class.getName());
@@ -44,21 +56,39 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
      * @param url            where payment-provider answers
      * @param connectTimeout how long a connection may take
      * @param readTimeout    how long an answer may take; past it a payment's outcome is unknown
+     * @param batchSize      the most invoices paid with one request; 1 sends each on its own
      */
-    record Settings(String url, Duration connectTimeout, Duration readTimeout) {
+    record Settings(String url, Duration connectTimeout, Duration readTimeout, int batchSize) {
+
+        /** What payment-provider takes in one batch. */
+        static final int MAX_BATCH_SIZE = 1000;
+
+        Settings {
+            if (batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+                throw new IllegalArgumentException("payment.provider.batch-size must be from 1 to " + MAX_BATCH_SIZE
+                        + ", got " + batchSize);
+            }
+        }
+
         static Settings from(Config provider) {
             return new Settings(provider.get("url").asString().get(),
                     Duration.ofMillis(provider.get("connect-timeout-millis").asLong().get()),
-                    Duration.ofMillis(provider.get("read-timeout-millis").asLong().get()));
+                    Duration.ofMillis(provider.get("read-timeout-millis").asLong().get()),
+                    provider.get("batch-size").asInt().get());
         }
     }
 
     private final WebClient client;
     /** Where payment-provider answers, as messages show it: without credentials. */
     private final String baseUrl;
+    private final int batchSize;
+    /** False once payment-provider answered that it has no batch endpoint. */
+    private volatile boolean batches;
 
     HttpPaymentClient(Settings settings) {
         this.baseUrl = Credentials.masked(settings.url());
+        this.batchSize = settings.batchSize();
+        this.batches = batchSize > 1;
         this.client = WebClient.builder()
                 .baseUri(settings.url())
                 // Without TCP_NODELAY a request's body, written after its headers, waits for the
@@ -100,25 +130,122 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
                 .toString();
         HttpClientResponse response;
         try {
-            response = exchange(pooled -> post(body, incoming, pooled));
+            response = exchange(pooled -> post("/payments/pay", body, incoming, pooled));
         } catch (RuntimeException e) {
             return failure(e);
         }
         try (response) {
             int code = response.status().code();
-            String answer = response.as(String.class);
-            if (code / 100 == 2) {
-                return new Result.Paid();
-            }
-            String reason = "payment-provider answered " + code + ": " + answer;
-            // 408 and 429 ask to come back later; every other 4xx is about the payment itself.
-            if (code / 100 == 4 && code != 408 && code != 429) {
-                return new Result.Refused(reason);
-            }
-            return new Result.Unknown(reason);
+            return outcome(code, response.as(String.class));
         } catch (RuntimeException e) {
             return failure(e);
         }
+    }
+
+    @Override
+    public int batchLimit() {
+        return batches ? batchSize : 1;
+    }
+
+    /**
+     * Pays the invoices with one {@code POST /payments/pay/batch}, whose answer has an element per
+     * payment, each read as {@link #pay} reads a whole answer. A request that failed as a whole
+     * leaves every payment with the outcome the same failure gives one payment; any answer but a
+     * 200 leaves them unknown, whatever its status, as it is not about one payment. A 404 or 405 means
+     * a payment-provider without the batch: these invoices and all later ones are paid one by one.
+     */
+    @Override
+    public List<Result> payAll(List<Invoice> invoices, Headers incoming) {
+        if (invoices.size() < 2 || !batches) {
+            return PaymentClient.super.payAll(invoices, incoming);
+        }
+        String body = batchBody(invoices);
+        HttpClientResponse response;
+        try {
+            response = exchange(pooled -> post("/payments/pay/batch", body, incoming, pooled));
+        } catch (RuntimeException e) {
+            return Collections.nCopies(invoices.size(), failure(e));
+        }
+        try (response) {
+            int code = response.status().code();
+            String answer = response.as(String.class);
+            if (code == 404 || code == 405) {
+                if (batches) {
+                    batches = false;
+                    LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code
+                            + " to POST /payments/pay/batch; paying one invoice per request from now on");
+                }
+                return PaymentClient.super.payAll(invoices, incoming);
+            }
+            if (code != 200) {
+                // About the request, not any one payment (a 4xx included): each is looked up.
+                return Collections.nCopies(invoices.size(),
+                        new Result.Unknown("payment-provider answered " + code + ": " + answer));
+            }
+            return outcomes(invoices, answer);
+        } catch (RuntimeException e) {
+            return Collections.nCopies(invoices.size(), failure(e));
+        }
+    }
+
+    /** The batch's body: the payments as {@link #pay} writes each, in one array. */
+    private static String batchBody(List<Invoice> invoices) {
+        StringBuilder out = new StringBuilder(invoices.size() * 64).append('[');
+        for (Invoice invoice : invoices) {
+            if (out.length() > 1) {
+                out.append(',');
+            }
+            JsonText.string(JsonText.name(out.append('{'), "id"), invoice.id());
+            JsonText.number(JsonText.name(out.append(','), "value"), invoice.value());
+            JsonText.string(JsonText.name(out.append(','), "currency"), invoice.currency().getCurrencyCode());
+            out.append('}');
+        }
+        return out.append(']').toString();
+    }
+
+    /**
+     * Each payment's outcome from a batch's 200: its element's status, and its error as the single
+     * answer would carry it. An answer that does not match the batch element by element (another
+     * count, another id in a place) leaves every outcome unknown, to be looked up.
+     */
+    private static List<Result> outcomes(List<Invoice> invoices, String answer) {
+        List<Result> results = new ArrayList<>(invoices.size());
+        try (var reader = Json.reader(answer)) {
+            JsonArray elements = reader.readArray();
+            if (elements.size() == invoices.size()) {
+                for (int i = 0; i < elements.size(); i++) {
+                    JsonObject element = elements.getJsonObject(i);
+                    JsonValue id = element.get("id");
+                    if (!(id instanceof JsonString text) || !text.getString().equals(invoices.get(i).id())) {
+                        break;
+                    }
+                    JsonValue error = element.get("error");
+                    results.add(outcome(element.getInt("status"),
+                            error instanceof JsonString message ? JsonText.object("error", message.getString()) : ""));
+                }
+            }
+        } catch (RuntimeException e) {
+            results.clear();
+        }
+        if (results.size() != invoices.size()) {
+            String truncated = answer.length() > 200 ? answer.substring(0, 200) + "..." : answer;
+            return Collections.nCopies(invoices.size(),
+                    new Result.Unknown("payment-provider's answer to a batch does not match it: " + truncated));
+        }
+        return results;
+    }
+
+    /** What an answer of {@code code} means for a payment, as the single request reads it. */
+    private static Result outcome(int code, String answer) {
+        if (code / 100 == 2) {
+            return new Result.Paid();
+        }
+        String reason = "payment-provider answered " + code + ": " + answer;
+        // 408 and 429 ask to come back later; every other 4xx is about the payment itself.
+        if (code / 100 == 4 && code != 408 && code != 429) {
+            return new Result.Refused(reason);
+        }
+        return new Result.Unknown(reason);
     }
 
     /**
@@ -142,9 +269,9 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         }
     }
 
-    /** Sends the payment; {@code pooled} false opens a connection for it alone and closes it after. */
-    private HttpClientResponse post(String body, Headers incoming, boolean pooled) {
-        HttpClientRequest request = client.post("/payments/pay").contentType(MediaTypes.APPLICATION_JSON);
+    /** Sends payments; {@code pooled} false opens a connection for them alone and closes it after. */
+    private HttpClientResponse post(String path, String body, Headers incoming, boolean pooled) {
+        HttpClientRequest request = client.post(path).contentType(MediaTypes.APPLICATION_JSON);
         forwardTracing(incoming, request);
         if (!pooled) {
             request.keepAlive(false);

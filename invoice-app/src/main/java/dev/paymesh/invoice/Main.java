@@ -54,7 +54,7 @@ public final class Main {
                 System.getenv().getOrDefault("HOSTNAME", "invoice-app"));
         return Services.serve(config, "invoice-app", database, app::routing, "payment.provider.url=" + Credentials.masked(provider.url())
                 + ", connect-timeout=" + provider.connectTimeout().toMillis() + "ms, read-timeout="
-                + provider.readTimeout().toMillis() + "ms, payment.max-in-flight=" + payRun.maxInFlight()
+                + provider.readTimeout().toMillis() + "ms, batch-size=" + provider.batchSize() + ", payment.max-in-flight=" + payRun.maxInFlight()
                 + ", payment.claim-lease-seconds=" + payRun.claimLease().toSeconds() + ", payment.claim-batch="
                 + payRun.claimBatch() + ", payment.sync-run-budget-seconds=" + payRun.syncBudget().toSeconds() + ", max body " + maxBodyBytes
                 + " bytes", List.of(client));

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -23,8 +24,9 @@ import io.helidon.http.Headers;
 import dev.paymesh.support.StoreUnavailableException;
 
 /**
- * Pays every unpaid invoice: claims them a batch at a time, pays each batch concurrently with a
- * bounded number in flight, and records the whole batch's outcomes in one write, marking an invoice
+ * Pays every unpaid invoice: claims them a batch at a time, pays each batch with requests of as many
+ * invoices as payment-provider takes at once ({@link PaymentClient#batchLimit()}), a bounded number
+ * of requests in flight, and records the whole batch's outcomes in one write, marking an invoice
  * paid only after payment-provider said so.
  *
  * <p>An invoice whose outcome is unknown (a timeout, or a run that died or lost its database after
@@ -79,7 +81,8 @@ final class PayRun {
     /**
      * The settings under {@code payment}; the defaults are in application.yaml.
      *
-     * @param maxInFlight payments in flight at once in this replica, all its runs together
+     * @param maxInFlight requests to payment-provider in flight at once in this replica, all its runs
+     *                    together; each pays one invoice or a batch
      * @param claimLease  how long a run's claim on an invoice lasts before another run may take it over
      * @param claimBatch  invoices claimed, and settled, by one statement
      * @param onePayment  the longest one payment and its lookup take (connect and read timeouts, twice):
@@ -134,7 +137,7 @@ final class PayRun {
     private final InvoiceStore store;
     private final PaymentClient client;
     private final Settings settings;
-    /** Payments in flight in this replica, shared by its runs. */
+    /** Requests to payment-provider in flight in this replica, shared by its runs. */
     private final Semaphore inFlight;
     private final PaymentMetrics metrics;
     private final String instance;
@@ -336,7 +339,7 @@ final class PayRun {
     }
 
     /**
-     * Sends the batch's payments, at most {@code maxInFlight} at once in the replica, into
+     * Sends the batch's payments, at most {@code maxInFlight} requests at once in the replica, into
      * {@code sent}; what it could not send it hands back (or, with the store away, reports).
      */
     private void send(List<InvoiceStore.Claimed> claimed, long claimedAt, String owner, Headers incoming,
@@ -368,16 +371,32 @@ final class PayRun {
                             break;
                         }
                     }
-                    InvoiceStore.Claimed claim = batch.get(next);
-                    sent.put(claim, executor.submit(() -> {
-                        try {
-                            return payOne(claim, incoming);
-                        } finally {
-                            inFlight.release();
+                    List<InvoiceStore.Claimed> together = together(batch, next);
+                    if (together.size() == 1) {
+                        InvoiceStore.Claimed claim = together.getFirst();
+                        sent.put(claim, executor.submit(() -> {
+                            try {
+                                return payOne(claim, incoming);
+                            } finally {
+                                inFlight.release();
+                            }
+                        }));
+                    } else {
+                        List<CompletableFuture<PaymentClient.Result>> results = new ArrayList<>(together.size());
+                        together.forEach(claim -> results.add(new CompletableFuture<>()));
+                        executor.submit(() -> {
+                            try {
+                                payTogether(together, results, incoming);
+                            } finally {
+                                inFlight.release();
+                            }
+                        });
+                        for (int i = 0; i < together.size(); i++) {
+                            sent.put(together.get(i), results.get(i));
                         }
-                    }));
+                    }
                     submitted = true;
-                    next++;
+                    next += together.size();
                 } finally {
                     if (!submitted) {
                         inFlight.release();
@@ -487,6 +506,43 @@ final class PayRun {
         }
     }
 
+    /**
+     * The claims from {@code from} on that one request pays: one whose earlier outcome is unknown
+     * alone (it is looked up first), otherwise as many as the client takes at once, up to the first
+     * such claim.
+     */
+    private List<InvoiceStore.Claimed> together(List<InvoiceStore.Claimed> batch, int from) {
+        int end = from + 1;
+        if (!batch.get(from).outcomeUnknown()) {
+            int limit = Math.min(batch.size(), from + client.batchLimit());
+            while (end < limit && !batch.get(end).outcomeUnknown()) {
+                end++;
+            }
+        }
+        return List.copyOf(batch.subList(from, end));
+    }
+
+    /**
+     * Pays claims with one request, completing each one's result; an outcome left unknown is looked
+     * up, as {@link #payOne} does. Whatever goes wrong completes every result, so the batch is
+     * recorded and never waited for forever.
+     */
+    private void payTogether(List<InvoiceStore.Claimed> claims, List<CompletableFuture<PaymentClient.Result>> results,
+                             Headers incoming) {
+        try {
+            List<Invoice> invoices = claims.stream().map(InvoiceStore.Claimed::invoice).toList();
+            invoices.forEach(invoice -> metrics.attempted());
+            List<PaymentClient.Result> paid = client.payAll(invoices, incoming);
+            for (int i = 0; i < invoices.size(); i++) {
+                results.get(i).complete(paid.get(i) instanceof PaymentClient.Result.Unknown unknown
+                        ? lookedUp(invoices.get(i), unknown, incoming) : paid.get(i));
+            }
+        } catch (RuntimeException | Error e) {
+            results.forEach(result -> result.completeExceptionally(e));
+            throw e;
+        }
+    }
+
     /** Pays one claimed invoice, looking it up first when an earlier attempt's outcome is unknown. */
     private PaymentClient.Result payOne(InvoiceStore.Claimed claim, Headers incoming) {
         Invoice invoice = claim.invoice();
@@ -500,13 +556,17 @@ final class PayRun {
         metrics.attempted();
         PaymentClient.Result result = client.pay(invoice, incoming);
         if (result instanceof PaymentClient.Result.Unknown unknown) {
-            // A timeout, a 5xx or a connection lost after sending: ask before anything else.
-            return switch (client.reconcile(invoice, incoming)) {
-                case PaymentClient.Result.NotPaid ignored -> new PaymentClient.Result.NotPaid(
-                        unknown.reason() + "; payment-provider has no payment for it");
-                case PaymentClient.Result lookedUp -> lookedUp;
-            };
+            return lookedUp(invoice, unknown, incoming);
         }
         return result;
+    }
+
+    /** A timeout, a 5xx or a connection lost after sending: payment-provider is asked before anything else. */
+    private PaymentClient.Result lookedUp(Invoice invoice, PaymentClient.Result.Unknown unknown, Headers incoming) {
+        return switch (client.reconcile(invoice, incoming)) {
+            case PaymentClient.Result.NotPaid ignored -> new PaymentClient.Result.NotPaid(
+                    unknown.reason() + "; payment-provider has no payment for it");
+            case PaymentClient.Result lookedUp -> lookedUp;
+        };
     }
 }

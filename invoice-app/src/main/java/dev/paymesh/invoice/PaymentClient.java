@@ -1,8 +1,10 @@
 package dev.paymesh.invoice;
 
+import java.util.List;
+
 import io.helidon.http.Headers;
 
-/** payment-provider as a pay run sees it: pays one invoice, or asks whether it was paid. */
+/** payment-provider as a pay run sees it: pays one invoice or several, or asks whether one was paid. */
 public interface PaymentClient {
 
     /** What became of one payment attempt. */
@@ -28,6 +30,19 @@ public interface PaymentClient {
 
     /** Pays the invoice, forwarding the tracing headers of the request that started the pay run. */
     Result pay(Invoice invoice, Headers incoming);
+
+    /** The most invoices one {@link #payAll} call pays with one request; 1 when each needs its own. */
+    default int batchLimit() {
+        return 1;
+    }
+
+    /**
+     * Pays the invoices, at most {@link #batchLimit()} of them, each with the outcome {@link #pay}
+     * would have given it; the results are in the invoices' order.
+     */
+    default List<Result> payAll(List<Invoice> invoices, Headers incoming) {
+        return invoices.stream().map(invoice -> pay(invoice, incoming)).toList();
+    }
 
     /**
      * Asks whether payment-provider recorded a payment for the invoice, when an earlier attempt has

@@ -8,6 +8,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.Currency;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import io.helidon.http.HeaderNames;
@@ -34,7 +35,115 @@ class HttpPaymentClientTest {
 
     private static HttpPaymentClient client(int port) {
         return new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:" + port,
-                Duration.ofSeconds(2), Duration.ofSeconds(5)));
+                Duration.ofSeconds(2), Duration.ofSeconds(5), 64));
+    }
+
+    private static Invoice invoice(String id) {
+        return new Invoice(id, new BigDecimal("2.50"), Currency.getInstance("EUR"), Invoice.State.PAYING);
+    }
+
+    /** A provider whose batch answers as scripted, and whose single payments answer 200; it counts both. */
+    private static WebServer provider(int batchStatus, String batchAnswer, AtomicInteger batches, AtomicInteger singles,
+                                      StringBuilder batchBody) {
+        return WebServer.builder().host("127.0.0.1").port(0)
+                .routing(routing -> routing
+                        .post("/payments/pay/batch", (request, response) -> {
+                            batches.incrementAndGet();
+                            batchBody.append(request.content().as(String.class));
+                            response.status(Status.create(batchStatus)).header(HeaderNames.CONTENT_TYPE, "application/json")
+                                    .send(batchAnswer);
+                        })
+                        .post("/payments/pay", (request, response) -> {
+                            singles.incrementAndGet();
+                            request.content().consume();
+                            response.header(HeaderNames.CONTENT_TYPE, "application/json").send("{\"id\":\"x\"}");
+                        }))
+                .build().start();
+    }
+
+    @Test
+    void aBatchIsOneRequestAndEachElementIsReadAsASingleAnswerWouldBe() {
+        AtomicInteger batches = new AtomicInteger();
+        AtomicInteger singles = new AtomicInteger();
+        StringBuilder body = new StringBuilder();
+        WebServer server = provider(200, "[{\"id\":\"A1\",\"status\":200},"
+                + "{\"id\":\"A2\",\"status\":409,\"error\":\"payment A2 was already made with another value or currency\"},"
+                + "{\"id\":\"A3\",\"status\":503,\"error\":\"payment store unavailable\"},"
+                + "{\"id\":\"A4\",\"status\":400,\"error\":\"payment value must be positive\"}]", batches, singles, body);
+        try (HttpPaymentClient client = client(server.port())) {
+            assertThat(client.batchLimit(), is(64));
+            var results = client.payAll(List.of(invoice("A1"), invoice("A2"), invoice("A3"), invoice("A4")), NO_HEADERS);
+            assertThat(batches.get(), is(1));
+            assertThat(singles.get(), is(0));
+            assertThat(body.toString(), is("[{\"id\":\"A1\",\"value\":2.50,\"currency\":\"EUR\"},"
+                    + "{\"id\":\"A2\",\"value\":2.50,\"currency\":\"EUR\"},"
+                    + "{\"id\":\"A3\",\"value\":2.50,\"currency\":\"EUR\"},"
+                    + "{\"id\":\"A4\",\"value\":2.50,\"currency\":\"EUR\"}]"));
+            assertThat(results.get(0), is(new PaymentClient.Result.Paid()));
+            // The same reasons a single POST /payments/pay answering that status and error gives.
+            assertThat(results.get(1), is(new PaymentClient.Result.Refused("payment-provider answered 409: "
+                    + "{\"error\":\"payment A2 was already made with another value or currency\"}")));
+            assertThat(results.get(2), is(new PaymentClient.Result.Unknown(
+                    "payment-provider answered 503: {\"error\":\"payment store unavailable\"}")));
+            assertThat(results.get(3), is(new PaymentClient.Result.Refused(
+                    "payment-provider answered 400: {\"error\":\"payment value must be positive\"}")));
+        } finally {
+            server.stop();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            // a whole-request error is about no one payment: none is refused for it
+            "400|{\"error\":\"a payment batch holds 1 to 1000 payments, got 2\"}",
+            "500|{\"error\":\"internal error\"}",
+            "503|{\"error\":\"payment store unavailable\"}",
+            // an answer that does not match the batch element by element
+            "200|[{\"id\":\"A1\",\"status\":200}]",
+            "200|[{\"id\":\"A2\",\"status\":200},{\"id\":\"A1\",\"status\":200}]",
+            "200|[{\"id\":\"A1\",\"status\":200},{\"id\":\"A2\"}]",
+            "200|{\"id\":\"A1\"}",
+            "200|not json"})
+    void aBatchAnsweredAsAWholeOrNotElementByElementLeavesEveryOutcomeUnknown(int status, String answer) {
+        AtomicInteger batches = new AtomicInteger();
+        AtomicInteger singles = new AtomicInteger();
+        WebServer server = provider(status, answer, batches, singles, new StringBuilder());
+        try (HttpPaymentClient client = client(server.port())) {
+            var results = client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);
+            assertThat(results.size(), is(2));
+            results.forEach(result -> assertThat(result, instanceOf(PaymentClient.Result.Unknown.class)));
+            assertThat(singles.get(), is(0));
+            assertThat(client.batchLimit(), is(64));
+        } finally {
+            server.stop();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"404", "405"})
+    void aProviderWithoutTheBatchIsPaidOneInvoicePerRequestFromThenOn(int status) {
+        AtomicInteger batches = new AtomicInteger();
+        AtomicInteger singles = new AtomicInteger();
+        WebServer server = provider(status, "{\"error\":\"not found\"}", batches, singles, new StringBuilder());
+        try (HttpPaymentClient client = client(server.port())) {
+            var results = client.payAll(List.of(invoice("A1"), invoice("A2"), invoice("A3")), NO_HEADERS);
+            assertThat(results, is(List.of(new PaymentClient.Result.Paid(), new PaymentClient.Result.Paid(),
+                    new PaymentClient.Result.Paid())));
+            assertThat(client.batchLimit(), is(1));
+            client.payAll(List.of(invoice("A4"), invoice("A5")), NO_HEADERS);
+            assertThat(batches.get(), is(1));
+            assertThat(singles.get(), is(5));
+        } finally {
+            server.stop();
+        }
+    }
+
+    @Test
+    void aBatchToAProviderNeverConnectedToChargedNothing() throws IOException {
+        try (HttpPaymentClient client = client(closedPort())) {
+            var results = client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);
+            results.forEach(result -> assertThat(result, instanceOf(PaymentClient.Result.NotPaid.class)));
+        }
     }
 
     @ParameterizedTest
@@ -71,10 +180,7 @@ class HttpPaymentClientTest {
 
     @Test
     void onlyAConnectionNeverMadeMeansNothingWasCharged() throws IOException {
-        int closedPort;
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            closedPort = socket.getLocalPort();
-        }
+        int closedPort = closedPort();
         PaymentClient.Result result = client(closedPort).pay(INVOICE, NO_HEADERS);
         assertThat(result, instanceOf(PaymentClient.Result.NotPaid.class));
         assertThat(reason(result), startsWith("payment-provider unreachable at http://127.0.0.1:" + closedPort));
@@ -120,5 +226,12 @@ class HttpPaymentClientTest {
             case PaymentClient.Result.Unknown unknown -> unknown.reason();
             case PaymentClient.Result.Refused refused -> refused.reason();
         };
+    }
+
+    /** A port on 127.0.0.1 that was just free: nothing listens there. */
+    private static int closedPort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
     }
 }

@@ -44,7 +44,7 @@ class InvoiceServerTest {
     @SetUpServer
     static void server(WebServerConfig.Builder server) {
         PaymentClient deadProvider = new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:9",
-                Duration.ofMillis(300), Duration.ofMillis(300)));
+                Duration.ofMillis(300), Duration.ofMillis(300), 64));
         InvoiceApp app = new InvoiceApp(InMemoryInvoiceStore.seeded(LEASE, Clock.systemUTC()), new InMemoryPayRunLog(), deadProvider,
                 TestApps.payRunSettings(8, LEASE, 256), 65536,
                 Metrics.globalRegistry(), "invoice-app");

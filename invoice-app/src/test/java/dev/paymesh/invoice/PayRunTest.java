@@ -178,6 +178,72 @@ class PayRunTest {
         assertThat(i2.orElseThrow().outcomeUnknown(), is(true));
     }
 
+    /**
+     * Pays in batches of two: I4 is refused and I6 left unknown by its batch, though recorded; notes
+     * every single payment, batch and lookup.
+     */
+    private static final class BatchingClient implements PaymentClient {
+        final List<String> singles = new CopyOnWriteArrayList<>();
+        final List<List<String>> batches = new CopyOnWriteArrayList<>();
+        final List<String> lookups = new CopyOnWriteArrayList<>();
+
+        @Override
+        public int batchLimit() {
+            return 2;
+        }
+
+        @Override
+        public Result pay(Invoice invoice, Headers incoming) {
+            singles.add(invoice.id());
+            return new Result.Paid();
+        }
+
+        @Override
+        public List<Result> payAll(List<Invoice> invoices, Headers incoming) {
+            batches.add(invoices.stream().map(Invoice::id).toList());
+            return invoices.stream().map(invoice -> switch (invoice.id()) {
+                case "I4" -> (Result) new Result.Refused("payment-provider answered 409: conflict");
+                case "I6" -> new Result.Unknown("payment-provider answered 503 to a batch");
+                default -> new Result.Paid();
+            }).toList();
+        }
+
+        @Override
+        public Result reconcile(Invoice invoice, Headers incoming) {
+            lookups.add(invoice.id());
+            return invoice.id().equals("I6") ? new Result.Paid() : new Result.NotPaid("no payment");
+        }
+    }
+
+    @Test
+    void aRunPaysInBatchesButAnInvoiceWhoseOutcomeIsUnknownAloneAndLookedUpFirst() throws Exception {
+        InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
+        for (String id : List.of("I4", "I5", "I6")) {
+            store.create(new Invoice(id, new BigDecimal("3.00"), Currency.getInstance("EUR"), Invoice.State.UNPAID));
+        }
+        // An earlier run sent I2 and lost the answer.
+        store.claimUnpaid("earlier");
+        store.startPayment("I2", "earlier");
+        for (String id : List.of("I1", "I2", "I3", "I4", "I5", "I6")) {
+            store.release(id, "earlier", id.equals("I2"));
+        }
+        BatchingClient client = new BatchingClient();
+        PayRun.Report report = new PayRun(store, client, TestApps.payRunSettings(4, Duration.ofHours(1), 256), METRICS, "test")
+                .payAllUnpaid(NO_HEADERS);
+
+        // I1 goes alone, as the next claim (I2) must be looked up before it is sent; I2 alone after its lookup.
+        assertThat(client.singles.stream().sorted().toList(), is(List.of("I1", "I2")));
+        assertThat(client.batches.stream().sorted(java.util.Comparator.comparing(List::getFirst)).toList(),
+                is(List.of(List.of("I3", "I4"), List.of("I5", "I6"))));
+        assertThat(client.lookups.stream().sorted().toList(), is(List.of("I2", "I6")));
+        assertThat(report.paid().stream().sorted().toList(), is(List.of("I1", "I2", "I3", "I5", "I6")));
+        assertThat(report.failed().stream().map(PayRun.Failure::invoiceId).toList(), is(List.of("I4")));
+        for (String id : List.of("I1", "I2", "I3", "I5", "I6")) {
+            assertThat(id, store.find(id).orElseThrow().state(), is(Invoice.State.PAID));
+        }
+        assertThat(store.find("I4").orElseThrow().state(), is(Invoice.State.REFUSED));
+    }
+
     /** Pays everything, noting at each payment how many invoices its run held claimed. */
     private static final class CountingClient implements PaymentClient {
         final InvoiceStore store;

@@ -14,7 +14,7 @@ import io.helidon.webserver.WebServer;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.paymesh.support.ServiceConfig;
 
@@ -53,13 +53,16 @@ class ClosedConnectionSystemTest {
         return ServiceConfig.over(service, all);
     }
 
+    /** Each invoice on its own request, and in batches of up to 64 (the default). */
     @ParameterizedTest
-    @EnumSource(ClosingProvider.Style.class)
-    void everyInvoiceIsPaidOnceWhenTheProviderClosesEachConnection(ClosingProvider.Style style) throws IOException {
+    @CsvSource({"HTTP_1_0, 1", "CONNECTION_CLOSE, 1", "HTTP_1_0, 64", "CONNECTION_CLOSE, 64"})
+    void everyInvoiceIsPaidOnceWhenTheProviderClosesEachConnection(ClosingProvider.Style style, int batchSize)
+            throws IOException {
         paymentProvider = dev.paymesh.payment.Main.start(config(dev.paymesh.payment.Main.class, Map.of()));
         closing = new ClosingProvider(paymentProvider.port(), style);
         invoiceApp = dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
-                "payment.provider.url", "http://127.0.0.1:" + closing.port())));
+                "payment.provider.url", "http://127.0.0.1:" + closing.port(),
+                "payment.provider.batch-size", Integer.toString(batchSize))));
         WebClient invoices = WebClient.builder().baseUri("http://127.0.0.1:" + invoiceApp.port()).build();
         List<String> ids = new ArrayList<>(List.of("I1", "I2", "I3"));
         for (int i = 0; i < INVOICES; i++) {
@@ -80,6 +83,7 @@ class ClosedConnectionSystemTest {
             assertThat(id + " reached the provider once", closing.paymentPostsFor(id), is(1));
         }
         // One connection per answer: the provider really closed every one of them.
-        assertThat(closing.connections(), greaterThanOrEqualTo(ids.size()));
+        assertThat(closing.paymentRequests(), greaterThanOrEqualTo((ids.size() + batchSize - 1) / batchSize));
+        assertThat(closing.connections(), greaterThanOrEqualTo(closing.paymentRequests()));
     }
 }

@@ -43,6 +43,7 @@ final class ClosingProvider implements AutoCloseable {
     private final ExecutorService connections = Executors.newVirtualThreadPerTaskExecutor();
     private final ConcurrentMap<String, AtomicInteger> paymentPosts = new ConcurrentHashMap<>();
     private final AtomicInteger connectionCount = new AtomicInteger();
+    private final AtomicInteger paymentRequests = new AtomicInteger();
 
     ClosingProvider(int providerPort, Style style) throws IOException {
         this.provider = WebClient.builder().baseUri("http://127.0.0.1:" + providerPort).build();
@@ -58,6 +59,11 @@ final class ClosingProvider implements AutoCloseable {
     int paymentPostsFor(String id) {
         AtomicInteger count = paymentPosts.get(id);
         return count == null ? 0 : count.get();
+    }
+
+    /** Payment requests, single or batch, that arrived. */
+    int paymentRequests() {
+        return paymentRequests.get();
     }
 
     int connections() {
@@ -94,9 +100,11 @@ final class ClosingProvider implements AutoCloseable {
             String body = new String(in.readNBytes(length), StandardCharsets.UTF_8);
             String method = requestLine[0];
             String path = requestLine[1];
-            if (path.equals("/payments/pay")) {
-                String id = body.replaceAll(".*\"id\":\"([^\"]*)\".*", "$1");
-                paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
+            if (PaymentBodies.pays(path)) {
+                paymentRequests.incrementAndGet();
+                for (String id : PaymentBodies.ids(body)) {
+                    paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
+                }
             }
             var outgoing = provider.method(io.helidon.http.Method.create(method)).path(path);
             int status;

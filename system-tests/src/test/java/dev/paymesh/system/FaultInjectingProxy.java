@@ -19,8 +19,9 @@ import io.helidon.webserver.http.ServerResponse;
 
 /**
  * A real HTTP hop in front of the real payment-provider that can fail on purpose: answer 500 without
- * forwarding, or forward and then answer late. It counts every payment POST and every lookup per invoice
- * as they arrive, before any fault, and records the headers it forwarded.
+ * forwarding, or forward and then answer late, a single payment and a batch alike. It counts every
+ * payment POST and every lookup per invoice as they arrive, before any fault, and records the headers
+ * it forwarded.
  */
 final class FaultInjectingProxy implements AutoCloseable {
 
@@ -71,11 +72,12 @@ final class FaultInjectingProxy implements AutoCloseable {
 
     private void handle(ServerRequest request, ServerResponse response) throws InterruptedException {
         String path = request.path().path();
-        boolean isPayment = path.equals("/payments/pay");
+        boolean isPayment = PaymentBodies.pays(path);
         String body = request.content().hasEntity() ? request.content().as(String.class) : "";
         if (isPayment) {
-            String id = body.replaceAll(".*\"id\":\"([^\"]*)\".*", "$1");
-            paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
+            for (String id : PaymentBodies.ids(body)) {
+                paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
+            }
         } else if (path.startsWith("/payments/")) {
             lookups.computeIfAbsent(path.substring("/payments/".length()), ignored -> new AtomicInteger())
                     .incrementAndGet();

@@ -48,6 +48,11 @@ class PayFlowSystemTest {
     private WebClient invoices;
     private WebClient payments;
 
+    /** Invoices paid with one request: the default batch here, one each in {@link PayFlowOneByOneSystemTest}. */
+    int batchSize() {
+        return 64;
+    }
+
     @BeforeEach
     void startBothServices() throws IOException {
         paymentProvider = dev.paymesh.payment.Main.start(config(dev.paymesh.payment.Main.class, Map.of()));
@@ -56,7 +61,8 @@ class PayFlowSystemTest {
         invoiceApp = dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
                 "payment.provider.url", "http://127.0.0.1:" + proxyPort,
                 "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
-                "payment.provider.connect-timeout-millis", "500")));
+                "payment.provider.connect-timeout-millis", "500",
+                "payment.provider.batch-size", Integer.toString(batchSize()))));
         invoices = WebClient.builder().baseUri("http://127.0.0.1:" + invoiceApp.port()).build();
         payments = WebClient.builder().baseUri("http://127.0.0.1:" + paymentProvider.port()).build();
     }
@@ -271,6 +277,7 @@ class PayFlowSystemTest {
                     replicas.add(dev.paymesh.invoice.Main.start(config(dev.paymesh.invoice.Main.class, Map.of(
                             "payment.provider.url", "http://127.0.0.1:" + proxyPort,
                             "payment.provider.read-timeout-millis", Long.toString(READ_TIMEOUT.toMillis()),
+                            "payment.provider.batch-size", Integer.toString(batchSize()),
                             "db.url", url, "db.user", "postgres", "db.password", "unused-trusted-locally"))));
                 }
                 List<WebClient> clients = replicas.stream()
