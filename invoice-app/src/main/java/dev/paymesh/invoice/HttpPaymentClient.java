@@ -18,6 +18,7 @@ import io.helidon.common.buffers.DataReader;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Headers;
+import io.helidon.http.WritableHeaders;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.config.Config;
 import io.helidon.webclient.api.HttpClientRequest;
@@ -78,17 +79,20 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         }
     }
 
+    /** No tracing headers to forward: the question whether batches are taken belongs to no pay run. */
+    private static final Headers NO_HEADERS = WritableHeaders.create();
+
     private final WebClient client;
     /** Where payment-provider answers, as messages show it: without credentials. */
     private final String baseUrl;
     private final int batchSize;
-    /** False once payment-provider answered that it has no batch endpoint. */
-    private volatile boolean batches;
+    /** Whether payment-provider takes batches: null until it has answered the question. */
+    private volatile Boolean batches;
 
     HttpPaymentClient(Settings settings) {
         this.baseUrl = Credentials.masked(settings.url());
         this.batchSize = settings.batchSize();
-        this.batches = batchSize > 1;
+        this.batches = batchSize > 1 ? null : Boolean.FALSE;
         this.client = WebClient.builder()
                 .baseUri(settings.url())
                 // Without TCP_NODELAY a request's body, written after its headers, waits for the
@@ -142,21 +146,55 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         }
     }
 
+    /**
+     * The configured batch size once payment-provider has shown it takes batches, else 1. The first
+     * call asks it with an empty batch, which charges nothing: payment-provider refuses it with a
+     * 400, while one without the endpoint (the original service, a mesh policy that does not admit
+     * the path) answers otherwise, and is then paid one invoice per request for the life of this
+     * client. Unreachable, it is asked again next time, and paid one by one meanwhile.
+     */
     @Override
     public int batchLimit() {
-        return batches ? batchSize : 1;
+        Boolean known = batches;
+        if (known == null) {
+            known = askWhetherBatchesAreTaken();
+        }
+        return Boolean.TRUE.equals(known) ? batchSize : 1;
+    }
+
+    private synchronized Boolean askWhetherBatchesAreTaken() {
+        if (batches != null) {
+            return batches;
+        }
+        try (HttpClientResponse response = post("/payments/pay/batch", "[]", NO_HEADERS, true)) {
+            int code = response.status().code();
+            String answer = response.as(String.class);
+            batches = code == 400;
+            if (batches) {
+                LOGGER.info(() -> "payment-provider at " + baseUrl + " takes batches; up to " + batchSize
+                        + " invoices are paid per request");
+            } else {
+                LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code + " to an empty"
+                        + " POST /payments/pay/batch (" + answer + "); paying one invoice per request");
+            }
+            return batches;
+        } catch (RuntimeException e) {
+            LOGGER.fine(() -> "could not ask payment-provider whether it takes batches: " + rootMessage(e));
+            return null;
+        }
     }
 
     /**
      * Pays the invoices with one {@code POST /payments/pay/batch}, whose answer has an element per
      * payment, each read as {@link #pay} reads a whole answer. A request that failed as a whole
      * leaves every payment with the outcome the same failure gives one payment; any answer but a
-     * 200 leaves them unknown, whatever its status, as it is not about one payment. A 404 or 405 means
-     * a payment-provider without the batch: these invoices and all later ones are paid one by one.
+     * 200 leaves them unknown, whatever its status, as it is not about one payment, except a 404 or
+     * 405: there is no batch endpoint (any more), so nothing was charged, and later calls pay one
+     * invoice per request.
      */
     @Override
     public List<Result> payAll(List<Invoice> invoices, Headers incoming) {
-        if (invoices.size() < 2 || !batches) {
+        if (invoices.size() < 2 || !Boolean.TRUE.equals(batches)) {
             return PaymentClient.super.payAll(invoices, incoming);
         }
         String body = batchBody(invoices);
@@ -170,12 +208,11 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
             int code = response.status().code();
             String answer = response.as(String.class);
             if (code == 404 || code == 405) {
-                if (batches) {
-                    batches = false;
-                    LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code
-                            + " to POST /payments/pay/batch; paying one invoice per request from now on");
-                }
-                return PaymentClient.super.payAll(invoices, incoming);
+                batches = false;
+                LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code
+                        + " to POST /payments/pay/batch; paying one invoice per request from now on");
+                return Collections.nCopies(invoices.size(), new Result.NotPaid("payment-provider answered " + code
+                        + " to a batch, which charges nothing; the next run pays one invoice per request"));
             }
             if (code != 200) {
                 // About the request, not any one payment (a 4xx included): each is looked up.

@@ -186,6 +186,10 @@ final class PayRun {
                         if (budget != null && System.nanoTime() - started >= budget.toNanos()) {
                             outOfTime = true;
                         } else {
+                            // At most three batches claimed: this one, the one still being
+                            // recorded, and the one claimed ahead now; the batch before them
+                            // must be recorded first.
+                            tally.awaitRecordedButTheLast();
                             next = executor.submit(() -> claim(owner, after));
                         }
                     }
@@ -290,8 +294,10 @@ final class PayRun {
         final List<Failure> failed = new ArrayList<>();
         /** The store could not be written: the run claims nothing more. */
         volatile boolean storeDown;
-        /** The recording of the batches sent so far; each waits for the one before it. */
+        /** The recording of the last batch sent; each waits for the one before it. */
         private Future<?> recording;
+        /** The recording of the batch sent before that one. */
+        private Future<?> recordingBefore;
 
         /**
          * Records a sent batch once its payments have ended and the batches before it are recorded,
@@ -303,10 +309,16 @@ final class PayRun {
                 return;
             }
             Future<?> before = recording;
+            recordingBefore = before;
             recording = executor.submit(() -> {
                 awaitQuietly(before);
                 record.run();
             });
+        }
+
+        /** Waits until every batch sent is recorded but the last, even when interrupted (the flag is kept). */
+        void awaitRecordedButTheLast() {
+            awaitQuietly(recordingBefore);
         }
 
         /** Waits until every batch sent is recorded, even when interrupted (the flag is kept). */

@@ -42,40 +42,55 @@ class HttpPaymentClientTest {
         return new Invoice(id, new BigDecimal("2.50"), Currency.getInstance("EUR"), Invoice.State.PAYING);
     }
 
-    /** A provider whose batch answers as scripted, and whose single payments answer 200; it counts both. */
-    private static WebServer provider(int batchStatus, String batchAnswer, AtomicInteger batches, AtomicInteger singles,
-                                      StringBuilder batchBody) {
-        return WebServer.builder().host("127.0.0.1").port(0)
-                .routing(routing -> routing
-                        .post("/payments/pay/batch", (request, response) -> {
-                            batches.incrementAndGet();
-                            batchBody.append(request.content().as(String.class));
-                            response.status(Status.create(batchStatus)).header(HeaderNames.CONTENT_TYPE, "application/json")
-                                    .send(batchAnswer);
-                        })
-                        .post("/payments/pay", (request, response) -> {
-                            singles.incrementAndGet();
-                            request.content().consume();
-                            response.header(HeaderNames.CONTENT_TYPE, "application/json").send("{\"id\":\"x\"}");
-                        }))
-                .build().start();
+    /**
+     * A provider whose batch answers as scripted, and whose single payments answer 200; the empty
+     * batch a client asks with first gets {@code askedStatus}. It counts the question, the batches
+     * and the single payments.
+     */
+    private record Provider(WebServer server, AtomicInteger asked, AtomicInteger batches, AtomicInteger singles,
+                            StringBuilder batchBody) {
+
+        static Provider start(int askedStatus, int batchStatus, String batchAnswer) {
+            AtomicInteger asked = new AtomicInteger();
+            AtomicInteger batches = new AtomicInteger();
+            AtomicInteger singles = new AtomicInteger();
+            StringBuilder batchBody = new StringBuilder();
+            WebServer server = WebServer.builder().host("127.0.0.1").port(0)
+                    .routing(routing -> routing
+                            .post("/payments/pay/batch", (request, response) -> {
+                                String body = request.content().as(String.class);
+                                boolean question = body.equals("[]");
+                                (question ? asked : batches).incrementAndGet();
+                                if (!question) {
+                                    batchBody.append(body);
+                                }
+                                response.status(Status.create(question ? askedStatus : batchStatus))
+                                        .header(HeaderNames.CONTENT_TYPE, "application/json")
+                                        .send(question ? "{\"error\":\"scripted\"}" : batchAnswer);
+                            })
+                            .post("/payments/pay", (request, response) -> {
+                                singles.incrementAndGet();
+                                request.content().consume();
+                                response.header(HeaderNames.CONTENT_TYPE, "application/json").send("{\"id\":\"x\"}");
+                            }))
+                    .build().start();
+            return new Provider(server, asked, batches, singles, batchBody);
+        }
     }
 
     @Test
     void aBatchIsOneRequestAndEachElementIsReadAsASingleAnswerWouldBe() {
-        AtomicInteger batches = new AtomicInteger();
-        AtomicInteger singles = new AtomicInteger();
-        StringBuilder body = new StringBuilder();
-        WebServer server = provider(200, "[{\"id\":\"A1\",\"status\":200},"
+        Provider provider = Provider.start(400, 200, "[{\"id\":\"A1\",\"status\":200},"
                 + "{\"id\":\"A2\",\"status\":409,\"error\":\"payment A2 was already made with another value or currency\"},"
                 + "{\"id\":\"A3\",\"status\":503,\"error\":\"payment store unavailable\"},"
-                + "{\"id\":\"A4\",\"status\":400,\"error\":\"payment value must be positive\"}]", batches, singles, body);
-        try (HttpPaymentClient client = client(server.port())) {
+                + "{\"id\":\"A4\",\"status\":400,\"error\":\"payment value must be positive\"}]");
+        try (HttpPaymentClient client = client(provider.server().port())) {
             assertThat(client.batchLimit(), is(64));
             var results = client.payAll(List.of(invoice("A1"), invoice("A2"), invoice("A3"), invoice("A4")), NO_HEADERS);
-            assertThat(batches.get(), is(1));
-            assertThat(singles.get(), is(0));
-            assertThat(body.toString(), is("[{\"id\":\"A1\",\"value\":2.50,\"currency\":\"EUR\"},"
+            assertThat(provider.asked().get(), is(1));
+            assertThat(provider.batches().get(), is(1));
+            assertThat(provider.singles().get(), is(0));
+            assertThat(provider.batchBody().toString(), is("[{\"id\":\"A1\",\"value\":2.50,\"currency\":\"EUR\"},"
                     + "{\"id\":\"A2\",\"value\":2.50,\"currency\":\"EUR\"},"
                     + "{\"id\":\"A3\",\"value\":2.50,\"currency\":\"EUR\"},"
                     + "{\"id\":\"A4\",\"value\":2.50,\"currency\":\"EUR\"}]"));
@@ -87,8 +102,10 @@ class HttpPaymentClientTest {
                     "payment-provider answered 503: {\"error\":\"payment store unavailable\"}")));
             assertThat(results.get(3), is(new PaymentClient.Result.Refused(
                     "payment-provider answered 400: {\"error\":\"payment value must be positive\"}")));
+            assertThat("asked once", client.batchLimit(), is(64));
+            assertThat(provider.asked().get(), is(1));
         } finally {
-            server.stop();
+            provider.server().stop();
         }
     }
 
@@ -105,36 +122,57 @@ class HttpPaymentClientTest {
             "200|{\"id\":\"A1\"}",
             "200|not json"})
     void aBatchAnsweredAsAWholeOrNotElementByElementLeavesEveryOutcomeUnknown(int status, String answer) {
-        AtomicInteger batches = new AtomicInteger();
-        AtomicInteger singles = new AtomicInteger();
-        WebServer server = provider(status, answer, batches, singles, new StringBuilder());
-        try (HttpPaymentClient client = client(server.port())) {
+        Provider provider = Provider.start(400, status, answer);
+        try (HttpPaymentClient client = client(provider.server().port())) {
+            assertThat(client.batchLimit(), is(64));
             var results = client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);
             assertThat(results.size(), is(2));
             results.forEach(result -> assertThat(result, instanceOf(PaymentClient.Result.Unknown.class)));
-            assertThat(singles.get(), is(0));
+            assertThat(provider.batches().get(), is(1));
+            assertThat(provider.singles().get(), is(0));
             assertThat(client.batchLimit(), is(64));
         } finally {
-            server.stop();
+            provider.server().stop();
         }
     }
 
     @ParameterizedTest
-    @CsvSource({"404", "405"})
-    void aProviderWithoutTheBatchIsPaidOneInvoicePerRequestFromThenOn(int status) {
-        AtomicInteger batches = new AtomicInteger();
-        AtomicInteger singles = new AtomicInteger();
-        WebServer server = provider(status, "{\"error\":\"not found\"}", batches, singles, new StringBuilder());
-        try (HttpPaymentClient client = client(server.port())) {
+    @CsvSource({"404", "405", "403"})
+    void aProviderWithoutTheBatchIsAskedOnceAndPaidOneInvoicePerRequest(int status) {
+        Provider provider = Provider.start(status, 200, "[]");
+        try (HttpPaymentClient client = client(provider.server().port())) {
+            assertThat(client.batchLimit(), is(1));
             var results = client.payAll(List.of(invoice("A1"), invoice("A2"), invoice("A3")), NO_HEADERS);
             assertThat(results, is(List.of(new PaymentClient.Result.Paid(), new PaymentClient.Result.Paid(),
                     new PaymentClient.Result.Paid())));
             assertThat(client.batchLimit(), is(1));
-            client.payAll(List.of(invoice("A4"), invoice("A5")), NO_HEADERS);
-            assertThat(batches.get(), is(1));
-            assertThat(singles.get(), is(5));
+            assertThat(provider.asked().get(), is(1));
+            assertThat(provider.batches().get(), is(0));
+            assertThat(provider.singles().get(), is(3));
         } finally {
-            server.stop();
+            provider.server().stop();
+        }
+    }
+
+    @Test
+    void aBatchAnswered404ChargedNothingAndLaterInvoicesArePaidOneByOne() {
+        Provider provider = Provider.start(400, 404, "{\"error\":\"not found\"}");
+        try (HttpPaymentClient client = client(provider.server().port())) {
+            assertThat(client.batchLimit(), is(64));
+            var results = client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);
+            results.forEach(result -> assertThat(result, instanceOf(PaymentClient.Result.NotPaid.class)));
+            assertThat(client.batchLimit(), is(1));
+            assertThat(provider.singles().get(), is(0));
+        } finally {
+            provider.server().stop();
+        }
+    }
+
+    @Test
+    void anUnreachableProviderIsAskedAgainAndPaidOneByOneMeanwhile() throws IOException {
+        try (HttpPaymentClient client = client(closedPort())) {
+            assertThat(client.batchLimit(), is(1));
+            assertThat(client.batchLimit(), is(1));
         }
     }
 
