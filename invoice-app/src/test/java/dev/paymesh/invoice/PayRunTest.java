@@ -92,21 +92,37 @@ class PayRunTest {
                 is(List.of("I2", "I3")));
     }
 
-    /** The in-memory store, with every claim after a run's first held until the test lets it go. */
+    /**
+     * The in-memory store, with every claim after a run's first held until the test lets it go, or,
+     * with {@code holdSettles}, every recording of a batch instead.
+     */
     private static final class HeldClaims implements InvoiceStore {
         final InMemoryInvoiceStore store = InMemoryInvoiceStore.seeded(Duration.ofHours(1), Clock.systemUTC());
         final CountDownLatch aheadAsked = new CountDownLatch(1);
         final CountDownLatch letGo = new CountDownLatch(1);
+        final boolean holdSettles;
+
+        HeldClaims() {
+            this(false);
+        }
+
+        HeldClaims(boolean holdSettles) {
+            this.holdSettles = holdSettles;
+        }
+
+        private void hold() {
+            aheadAsked.countDown();
+            try {
+                letGo.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
 
         @Override
         public List<Claimed> claimUnpaid(String owner, String after, int limit) {
-            if (after != null) {
-                aheadAsked.countDown();
-                try {
-                    letGo.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+            if (after != null && !holdSettles) {
+                hold();
             }
             return store.claimUnpaid(owner, after, limit);
         }
@@ -133,8 +149,33 @@ class PayRunTest {
 
         @Override
         public Set<String> settle(String owner, java.util.Map<String, Settlement> settlements) {
+            if (holdSettles) {
+                hold();
+            }
             return store.settle(owner, settlements);
         }
+    }
+
+    @Test
+    void aRunWhoseRecordingLagsHoldsAtMostThreeBatchesClaimed() throws Exception {
+        HeldClaims store = new HeldClaims(true);
+        for (String id : List.of("I4", "I5", "I6")) {
+            store.create(new Invoice(id, new BigDecimal("3.00"), Currency.getInstance("EUR"), Invoice.State.UNPAID));
+        }
+        CountingClient client = new CountingClient(store);
+        PayRun run = new PayRun(store, client, TestApps.payRunSettings(4, Duration.ofHours(1), 1), METRICS, "test");
+        Running runner = Running.start(run);
+        // I1's recording is held: I2 may be sent (its recording waits behind I1's) and I3 claimed ahead.
+        assertThat(store.aheadAsked.await(10, java.util.concurrent.TimeUnit.SECONDS), is(true));
+        sleep(Duration.ofMillis(300));
+        assertThat(store.list(Optional.of(false)).stream().filter(unpaid -> unpaid.state() == Invoice.State.PAYING)
+                .map(Invoice::id).toList(), is(List.of("I1", "I2", "I3")));
+        store.letGo.countDown();
+        runner.thread().join();
+
+        assertThat(runner.ended().get(), nullValue());
+        assertThat(client.sent, is(List.of("I1", "I2", "I3", "I4", "I5", "I6")));
+        assertThat(store.list(Optional.of(false)), is(empty()));
     }
 
     @Test
