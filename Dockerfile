@@ -68,13 +68,14 @@ WORKDIR /app
 # of its own so that the image keeps only the cache: the service starts in about half the time,
 # and what the training ran hot is compiled from its recorded profiles soon after the start. The
 # run, on port 8080 (the port does not matter to the cache), calls every endpoint as clients do,
-# 50 times: payment-provider records payments, new and replayed, and looks them up, known and
-# unknown; invoice-app creates, lists and looks up invoices and runs pay runs. Then the volume a
-# pay run has: payment-provider records 3,000 more payments; invoice-app gets 3,000 invoices and
-# pays them in one run, through the payment-provider built beside it (plain, on port 8082), so its
-# client's whole path is in the profiles. It runs with the in-memory store (there is no database
-# in an image build), so the pool, the driver and the migrations are not in the cache and load
-# from the jar in a pod. Then health and metrics, and it stops.
+# 50 times: payment-provider records payments, new and replayed, one by one and in batches, and
+# looks them up, known and unknown; invoice-app creates, lists and looks up invoices and runs pay
+# runs. Then the volume a pay run has: payment-provider records about 3,000 more payments in
+# batches of 64, as invoice-app sends them; invoice-app gets 3,000 invoices and pays them in one
+# run, through the payment-provider built beside it (plain, on port 8082), so its client's whole
+# path is in the profiles. It runs with the in-memory store (there is no database in an image
+# build), so the pool, the driver and the migrations are not in the cache and load from the jar in
+# a pod. Then health and metrics, and it stops.
 FROM runtime AS training
 ARG SERVICE
 SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
@@ -101,12 +102,18 @@ RUN peer=""; \
           payment-provider) \
             call POST /payments/pay "{\"id\":\"T$1\",\"value\":1.50,\"currency\":\"EUR\"}" 200 \
               && call POST /payments/pay "{\"id\":\"T$1\",\"value\":1.50,\"currency\":\"EUR\"}" 200 \
-              && call GET "/payments/T$1" "" 200 && call GET "/payments/none-$1" "" 404 ;; \
+              && call GET "/payments/T$1" "" 200 && call GET "/payments/none-$1" "" 404 \
+              && call POST /payments/pay/batch "[]" 400 \
+              && call POST /payments/pay/batch "[{\"id\":\"T$1\",\"value\":1.50,\"currency\":\"EUR\"},{\"id\":\"B$1\",\"value\":2,\"currency\":\"EUR\"}]" 200 ;; \
         esac; }; \
     volume() { \
         case "${SERVICE}" in \
           invoice-app) call POST /invoices "{\"InvoiceId\":\"V$1\",\"Value\":10.00,\"Currency\":\"EUR\"}" 201 ;; \
-          payment-provider) call POST /payments/pay "{\"id\":\"V$1\",\"value\":10.00,\"currency\":\"EUR\"}" 200 ;; \
+          payment-provider) \
+            (( $1 % 64 == 0 )) || return 0; \
+            batch=""; for j in $(seq $(( $1 - 63 )) "$1"); do \
+                batch+="${batch:+,}{\"id\":\"V$j\",\"value\":10.00,\"currency\":\"EUR\"}"; done; \
+            call POST /payments/pay/batch "[${batch}]" 200 ;; \
         esac; }; \
     [[ -z "${peer}" ]] || ready 8082; \
     ready 8080; \
