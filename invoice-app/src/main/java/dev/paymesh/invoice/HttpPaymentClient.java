@@ -150,8 +150,8 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
      * The configured batch size once payment-provider has shown it takes batches, else 1. The first
      * call asks it with an empty batch, which charges nothing: payment-provider refuses it with a
      * 400, while one without the endpoint (the original service, a mesh policy that does not admit
-     * the path) answers otherwise, and is then paid one invoice per request for the life of this
-     * client. Unreachable, it is asked again next time, and paid one by one meanwhile.
+     * the path) answers another 4xx, and is then paid one invoice per request for the life of this
+     * client. Unreachable or failing (5xx), it is asked again next time, and paid one by one meanwhile.
      */
     @Override
     public int batchLimit() {
@@ -169,6 +169,11 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         try (HttpClientResponse response = post("/payments/pay/batch", "[]", NO_HEADERS, true)) {
             int code = response.status().code();
             String answer = response.as(String.class);
+            if (code / 100 != 4) {
+                // A provider failing (5xx) says nothing about the endpoint: asked again next time.
+                LOGGER.fine(() -> "payment-provider answered " + code + " when asked whether it takes batches");
+                return null;
+            }
             batches = code == 400;
             if (batches) {
                 LOGGER.info(() -> "payment-provider at " + baseUrl + " takes batches; up to " + batchSize

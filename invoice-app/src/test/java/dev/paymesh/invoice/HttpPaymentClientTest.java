@@ -169,6 +169,18 @@ class HttpPaymentClientTest {
     }
 
     @Test
+    void aFailingProviderIsAskedAgainAndPaidOneByOneMeanwhile() {
+        Provider provider = Provider.start(503, 200, "[]");
+        try (HttpPaymentClient client = client(provider.server().port())) {
+            assertThat(client.batchLimit(), is(1));
+            assertThat(client.batchLimit(), is(1));
+            assertThat(provider.asked().get(), is(2));
+        } finally {
+            provider.server().stop();
+        }
+    }
+
+    @Test
     void anUnreachableProviderIsAskedAgainAndPaidOneByOneMeanwhile() throws IOException {
         try (HttpPaymentClient client = client(closedPort())) {
             assertThat(client.batchLimit(), is(1));

@@ -21,7 +21,7 @@ import io.helidon.webserver.http.ServerResponse;
  * A real HTTP hop in front of the real payment-provider that can fail on purpose: answer 500 without
  * forwarding, or forward and then answer late, a single payment and a batch alike. It counts every
  * payment POST and every lookup per invoice as they arrive, before any fault, and records the headers
- * it forwarded.
+ * of the payments and lookups it forwarded.
  */
 final class FaultInjectingProxy implements AutoCloseable {
 
@@ -32,6 +32,7 @@ final class FaultInjectingProxy implements AutoCloseable {
     private final List<Headers> forwardedHeaders = new CopyOnWriteArrayList<>();
     private final ConcurrentMap<String, AtomicInteger> paymentPosts = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, AtomicInteger> lookups = new ConcurrentHashMap<>();
+    private final AtomicInteger batches = new AtomicInteger();
     private volatile Mode mode = Mode.PASS;
     private volatile Duration delay = Duration.ZERO;
 
@@ -64,6 +65,11 @@ final class FaultInjectingProxy implements AutoCloseable {
         return count == null ? 0 : count.get();
     }
 
+    /** Every {@code POST /payments/pay/batch} that carried payments. */
+    int batches() {
+        return batches.get();
+    }
+
     /** Every {@code GET /payments/{id}} for the invoice. */
     int lookupsFor(String id) {
         AtomicInteger count = lookups.get(id);
@@ -72,13 +78,17 @@ final class FaultInjectingProxy implements AutoCloseable {
 
     private void handle(ServerRequest request, ServerResponse response) throws InterruptedException {
         String path = request.path().path();
-        boolean isPayment = PaymentBodies.pays(path);
         String body = request.content().hasEntity() ? request.content().as(String.class) : "";
+        // The faults are for payments: the empty batch invoice-app asks with first carries none.
+        boolean isPayment = PaymentBodies.pays(path) && !PaymentBodies.ids(body).isEmpty();
         if (isPayment) {
+            if (path.endsWith("/batch")) {
+                batches.incrementAndGet();
+            }
             for (String id : PaymentBodies.ids(body)) {
                 paymentPosts.computeIfAbsent(id, ignored -> new AtomicInteger()).incrementAndGet();
             }
-        } else if (path.startsWith("/payments/")) {
+        } else if (path.startsWith("/payments/") && !PaymentBodies.pays(path)) {
             lookups.computeIfAbsent(path.substring("/payments/".length()), ignored -> new AtomicInteger())
                     .incrementAndGet();
         }
@@ -86,7 +96,9 @@ final class FaultInjectingProxy implements AutoCloseable {
             response.status(Status.INTERNAL_SERVER_ERROR_500).send("{\"error\":\"injected failure\"}");
             return;
         }
-        forwardedHeaders.add(request.headers());
+        if (isPayment || !PaymentBodies.pays(path)) {
+            forwardedHeaders.add(request.headers());
+        }
         var outgoing = provider.method(request.prologue().method()).path(request.path().path());
         request.headers().first(HeaderNames.create("x-request-id"))
                 .ifPresent(value -> outgoing.header(HeaderNames.create("x-request-id"), value));

@@ -117,6 +117,8 @@ class PayFlowSystemTest {
             assertThat(id + " recorded by the provider", recordedPayment(id), is(Status.OK_200));
             assertThat(id + " posted once", proxy.paymentPostsFor(id), is(1));
         }
+        // All four in one batch, or each on its own request.
+        assertThat(proxy.batches(), is(batchSize() > 1 ? 1 : 0));
         String body = payments.get("/payments/S1").request(String.class).entity();
         assertThat(body, is("{\"id\":\"S1\",\"value\":99.99,\"currency\":\"USD\"}"));
         assertThat(proxy.forwardedHeaders().getFirst().first(HeaderNames.create("x-request-id")).orElseThrow(),
