@@ -36,9 +36,21 @@ public final class AccessLog {
     private static final LineFormat FORMAT = new LineFormat();
     private static final Thread WRITER = Thread.ofPlatform().daemon().name("access-log-writer").unstarted(AccessLog::writeForever);
 
+    /**
+     * True when the JVM was already shutting down as the first line came (so no hook could drain
+     * the queue at exit): every line is then written by its request thread.
+     */
+    private static final boolean DIRECT;
+
     static {
         WRITER.start();
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(AccessLog::drainQueue));
+        boolean direct = false;
+        try {
+            Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(AccessLog::drainQueue));
+        } catch (IllegalStateException shuttingDown) {
+            direct = true;
+        }
+        DIRECT = direct;
     }
 
     private AccessLog() {
@@ -55,7 +67,7 @@ public final class AccessLog {
         }
         Entry entry = new Entry(time, method, path, status, nanos, requestId);
         long queued = QUEUED.incrementAndGet();
-        if (queued - WRITTEN.get() > MAX_QUEUED) {
+        if (DIRECT || queued - WRITTEN.get() > MAX_QUEUED) {
             // The writer cannot keep up (its output blocked): this thread waits on the output instead.
             synchronized (FORMAT) {
                 write(entry, ownHandlerAlone());

@@ -1,8 +1,11 @@
 package dev.paymesh.support;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
@@ -92,5 +95,26 @@ class AccessLogTest {
         } finally {
             AccessLog.LOGGER.removeHandler(capture);
         }
+    }
+
+    /**
+     * A service stopped while its first request is answered: the access log's first line comes
+     * after the JVM began to shut down, when no shutdown hook can be added any more. The line is
+     * written at once and the log keeps working, rather than the class failing to initialise for
+     * every request after it.
+     */
+    @Test
+    void aFirstLineDuringShutdownIsWritten() throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                "-Djava.util.logging.manager=" + AccessLogAtShutdown.KeepingLogManager.class.getName(),
+                AccessLogAtShutdown.class.getName())
+                .redirectErrorStream(true)
+                .start();
+        assertThat("the process ended", child.waitFor(60, TimeUnit.SECONDS), is(true));
+        String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(output, output.strip().lines().filter(l -> l.startsWith("lines ") || l.startsWith("failed ")).toList(),
+                contains("lines [2026-12-04T05:00:00Z GET /observe/health/ready 200 1.0ms request-id=-, "
+                        + "2026-12-04T05:00:00Z GET /invoices 200 2.0ms request-id=r2]"));
     }
 }
