@@ -96,28 +96,44 @@ public final class JdbcPaymentStore implements PaymentStore {
     }
 
     /**
-     * Queues all the payments at once, so that they share statements with each other (and with what
-     * else is queued), and starts as many writers as they fill statements, within the limit.
+     * Queues the payments together, so that they share statements with each other (and with what
+     * else is queued), and starts as many writers as they fill statements, within the limit. Writers
+     * run side by side, so a later payment of an id already in the list is queued only once the
+     * earlier one is decided: the first of an id in the list is the one recorded, as in the
+     * in-memory store.
      */
     @Override
     public List<Recorded> recordAll(List<Payment> payments) {
-        List<Pending> pending = new ArrayList<>(payments.size());
-        for (Payment payment : payments) {
-            pending.add(new Pending(payment));
+        Recorded[] recorded = new Recorded[payments.size()];
+        Map<String, Integer> seen = new HashMap<>();
+        List<List<Integer>> rounds = new ArrayList<>();
+        for (int i = 0; i < payments.size(); i++) {
+            int round = seen.merge(payments.get(i).id(), 1, Integer::sum) - 1;
+            if (round == rounds.size()) {
+                rounds.add(new ArrayList<>());
+            }
+            rounds.get(round).add(i);
         }
-        queued.addAll(pending);
-        for (int queuedHere = 0; queuedHere < pending.size(); queuedHere += MAX_BATCH) {
-            startWriterIfFree();
-        }
-        List<Recorded> recorded = new ArrayList<>(pending.size());
-        for (Pending one : pending) {
-            try {
-                recorded.add(new Recorded(one.await(), null));
-            } catch (RuntimeException e) {
-                recorded.add(new Recorded(null, e));
+        for (List<Integer> round : rounds) {
+            List<Pending> pending = new ArrayList<>(round.size());
+            for (int index : round) {
+                pending.add(new Pending(payments.get(index)));
+            }
+            queued.addAll(pending);
+            for (int queuedHere = 0; queuedHere < pending.size(); queuedHere += MAX_BATCH) {
+                startWriterIfFree();
+            }
+            for (int i = 0; i < pending.size(); i++) {
+                Recorded one;
+                try {
+                    one = new Recorded(pending.get(i).await(), null);
+                } catch (RuntimeException e) {
+                    one = new Recorded(null, e);
+                }
+                recorded[round.get(i)] = one;
             }
         }
-        return recorded;
+        return List.of(recorded);
     }
 
     @Override

@@ -26,8 +26,9 @@ public interface PaymentStore {
 
     /**
      * Records each payment as {@link #record} does, the outcomes in the payments' order; each payment
-     * succeeds or fails on its own, and of two with one id, one is recorded and the other is a replay
-     * or a conflict. A store that can write several at once overrides this.
+     * succeeds or fails on its own, and of two with one id the earlier in the list is the one
+     * recorded and the later is a replay or a conflict. A store that can write several at once
+     * overrides this.
      */
     default List<Recorded> recordAll(List<Payment> payments) {
         List<Recorded> recorded = new ArrayList<>(payments.size());

@@ -124,6 +124,49 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
     }
 
     @Test
+    void aLaterPaymentOfAnIdInOneListWaitsForTheFirstWhicheverWriterHoldsIt() throws Exception {
+        TestPostgres.execute(database.dataSource(), "TRUNCATE payments");
+        JdbcPaymentStore store = new JdbcPaymentStore(database.dataSource(), 2);
+        // More than one statement's worth: the first of each K id shares a statement with H0, which
+        // the blocker holds; the second of each comes after MAX_BATCH others, where a free writer
+        // would take it while the first still waits.
+        List<Payment> payments = new ArrayList<>(List.of(payment("H0", "3.00")));
+        int repeated = 10;
+        for (int i = 1; i <= repeated; i++) {
+            payments.add(payment("K" + i, "2.00"));
+        }
+        for (int i = 1; i <= JdbcPaymentStore.MAX_BATCH; i++) {
+            payments.add(payment("F" + i, "1.00"));
+        }
+        for (int i = 1; i <= repeated; i++) {
+            payments.add(payment("K" + i, "9.00"));
+        }
+        try (Connection blocker = database.dataSource().getConnection();
+                ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            blocker.setAutoCommit(false);
+            insert(blocker, "H0", "3.00");
+            Future<List<PaymentStore.Recorded>> recorded = callers.submit(() -> store.recordAll(payments));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            // One writer waits on H0 and the other has committed what it took.
+            while (!writerWaitsOnALock() || single("SELECT count(*) FROM payments").equals("0")) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no writer waits on H0 beside a committed statement");
+                }
+                Thread.sleep(5);
+            }
+            blocker.rollback();
+            List<PaymentStore.Recorded> outcomes = recorded.get(10, TimeUnit.SECONDS);
+            for (int i = 1; i <= repeated; i++) {
+                assertThat("first K" + i, outcomes.get(i).outcome(), is(PaymentStore.Outcome.RECORDED));
+                assertThat("second K" + i, outcomes.get(payments.size() - repeated - 1 + i).outcome(),
+                        is(PaymentStore.Outcome.CONFLICT));
+            }
+        }
+        assertThat(single("SELECT string_agg(DISTINCT amount::text, ',') FROM payments WHERE invoice_id LIKE 'K%'"),
+                is("2.00"));
+    }
+
+    @Test
     void writersAreHalfThePoolAndAtLeastOne() {
         assertThat(JdbcPaymentStore.writersFor(10), is(5));
         assertThat(JdbcPaymentStore.writersFor(1), is(1));
