@@ -2,11 +2,7 @@ package dev.paymesh.support;
 
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.Level;
 import java.util.logging.LogManager;
-import java.util.logging.LogRecord;
 
 /**
  * A process whose first access-log lines come while the JVM shuts down, as when a service is
@@ -26,22 +22,8 @@ public final class AccessLogAtShutdown {
     }
 
     public static void main(String[] args) {
-        List<String> lines = new CopyOnWriteArrayList<>();
-        Handler capture = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                lines.add(record.getMessage());
-            }
-
-            @Override
-            public void flush() {
-            }
-
-            @Override
-            public void close() {
-            }
-        };
-        capture.setLevel(Level.ALL);
+        LineCapture capture = new LineCapture();
+        List<String> lines = capture.lines();
         java.util.logging.Logger.getLogger("dev.paymesh.access").addHandler(capture);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
             try {

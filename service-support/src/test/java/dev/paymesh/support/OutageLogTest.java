@@ -3,11 +3,7 @@ package dev.paymesh.support;
 import java.sql.SQLTransientConnectionException;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 import org.junit.jupiter.api.AfterEach;
@@ -23,25 +19,11 @@ class OutageLogTest {
     private static final Logger LOGGER = Logger.getLogger(OutageLog.class.getName());
 
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
-    private final List<String> lines = new CopyOnWriteArrayList<>();
-    private final Handler handler = new Handler() {
-        @Override
-        public void publish(LogRecord record) {
-            lines.add(record.getLevel() + " " + record.getMessage());
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void close() {
-        }
-    };
+    private final LineCapture handler = new LineCapture(record -> record.getLevel() + " " + record.getMessage());
+    private final List<String> lines = handler.lines();
 
     @BeforeEach
     void capture() {
-        handler.setLevel(Level.ALL);
         LOGGER.addHandler(handler);
     }
 
