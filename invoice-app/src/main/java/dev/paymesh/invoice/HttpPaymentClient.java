@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.function.Function;
+import java.util.function.LongSupplier;
 import java.util.logging.Logger;
 
 import io.helidon.common.socket.SocketOptions;
@@ -37,7 +38,8 @@ import dev.paymesh.support.JsonText;
 /**
  * {@link PaymentClient} over HTTP: payment-provider's {@code POST /payments/pay/batch},
  * {@code POST /payments/pay} and {@code GET /payments/{id}}. A provider without the batch (the
- * original service answers it 404) is paid one invoice per request from then on.
+ * original service answers it 404) is paid one invoice per request, and asked again after
+ * {@link #ASK_AGAIN_AFTER}.
  */
 final class HttpPaymentClient implements PaymentClient, AutoCloseable {
 
@@ -79,6 +81,12 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
         }
     }
 
+    /**
+     * How long a provider that answered it takes no batches is paid one invoice per request before
+     * it is asked again: in a rolling upgrade the first answer may come from a pod of the old version.
+     */
+    static final Duration ASK_AGAIN_AFTER = Duration.ofMinutes(1);
+
     /** No tracing headers to forward: the question whether batches are taken belongs to no pay run. */
     private static final Headers NO_HEADERS = WritableHeaders.create();
 
@@ -88,8 +96,17 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
     private final int batchSize;
     /** Whether payment-provider takes batches: null until it has answered the question. */
     private volatile Boolean batches;
+    /** When a provider that takes no batches is asked again, in {@link #clock}'s nanoseconds. */
+    private volatile long askAgainAt;
+    private final LongSupplier clock;
 
     HttpPaymentClient(Settings settings) {
+        this(settings, System::nanoTime);
+    }
+
+    /** With the clock {@link #ASK_AGAIN_AFTER} is measured by; for tests. */
+    HttpPaymentClient(Settings settings, LongSupplier clock) {
+        this.clock = clock;
         this.baseUrl = Credentials.masked(settings.url());
         this.batchSize = settings.batchSize();
         this.batches = batchSize > 1 ? null : Boolean.FALSE;
@@ -150,21 +167,34 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
      * The configured batch size once payment-provider has shown it takes batches, else 1. The first
      * call asks it with an empty batch, which charges nothing: payment-provider refuses it with a
      * 400, while one without the endpoint (the original service, a mesh policy that does not admit
-     * the path) answers another 4xx, and is then paid one invoice per request for the life of this
-     * client. Unreachable or failing (5xx), it is asked again next time, and paid one by one meanwhile.
+     * the path) answers another 4xx, and is then paid one invoice per request until it is asked
+     * again, {@link #ASK_AGAIN_AFTER} later. Unreachable or failing (5xx), it is asked again next
+     * time, and paid one by one meanwhile. With a batch size of 1 it is never asked.
      */
     @Override
     public int batchLimit() {
         Boolean known = batches;
-        if (known == null) {
+        if (known == null || timeToAskAgain(known)) {
             known = askWhetherBatchesAreTaken();
         }
         return Boolean.TRUE.equals(known) ? batchSize : 1;
     }
 
+    private boolean timeToAskAgain(Boolean known) {
+        return !known && batchSize > 1 && clock.getAsLong() - askAgainAt >= 0;
+    }
+
+    /** Remembers that payment-provider takes no batches, until {@link #ASK_AGAIN_AFTER} from now. */
+    private void noBatches() {
+        askAgainAt = clock.getAsLong() + ASK_AGAIN_AFTER.toNanos();
+        batches = false;
+    }
+
     private synchronized Boolean askWhetherBatchesAreTaken() {
-        if (batches != null) {
-            return batches;
+        Boolean known = batches;
+        if (known != null && !timeToAskAgain(known)) {
+            // Another caller asked meanwhile.
+            return known;
         }
         try (HttpClientResponse response = post("/payments/pay/batch", "[]", NO_HEADERS, true)) {
             int code = response.status().code();
@@ -174,13 +204,15 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
                 LOGGER.fine(() -> "payment-provider answered " + code + " when asked whether it takes batches");
                 return null;
             }
-            batches = code == 400;
-            if (batches) {
+            if (code == 400) {
+                batches = true;
                 LOGGER.info(() -> "payment-provider at " + baseUrl + " takes batches; up to " + batchSize
                         + " invoices are paid per request");
             } else {
+                noBatches();
                 LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code + " to an empty"
-                        + " POST /payments/pay/batch (" + answer + "); paying one invoice per request");
+                        + " POST /payments/pay/batch (" + answer + "); paying one invoice per request, asking"
+                        + " again in " + ASK_AGAIN_AFTER.toSeconds() + " s");
             }
             return batches;
         } catch (RuntimeException e) {
@@ -195,7 +227,7 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
      * leaves every payment with the outcome the same failure gives one payment; any answer but a
      * 200 leaves them unknown, whatever its status, as it is not about one payment, except a 404 or
      * 405: there is no batch endpoint (any more), so nothing was charged, and later calls pay one
-     * invoice per request.
+     * invoice per request until the provider is asked again.
      */
     @Override
     public List<Result> payAll(List<Invoice> invoices, Headers incoming) {
@@ -213,9 +245,10 @@ final class HttpPaymentClient implements PaymentClient, AutoCloseable {
             int code = response.status().code();
             String answer = response.as(String.class);
             if (code == 404 || code == 405) {
-                batches = false;
+                noBatches();
                 LOGGER.warning(() -> "payment-provider at " + baseUrl + " answered " + code
-                        + " to POST /payments/pay/batch; paying one invoice per request from now on");
+                        + " to POST /payments/pay/batch; paying one invoice per request, asking again in "
+                        + ASK_AGAIN_AFTER.toSeconds() + " s");
                 return Collections.nCopies(invoices.size(), new Result.NotPaid("payment-provider answered " + code
                         + " to a batch, which charges nothing; the next run pays one invoice per request"));
             }

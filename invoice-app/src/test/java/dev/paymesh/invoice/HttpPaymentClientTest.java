@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.Currency;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.helidon.http.HeaderNames;
 import io.helidon.http.ServerRequestHeaders;
@@ -44,13 +45,14 @@ class HttpPaymentClientTest {
 
     /**
      * A provider whose batch answers as scripted, and whose single payments answer 200; the empty
-     * batch a client asks with first gets {@code askedStatus}. It counts the question, the batches
-     * and the single payments.
+     * batch a client asks with first gets {@code askedStatus}, which a test may change. It counts
+     * the question, the batches and the single payments.
      */
     private record Provider(WebServer server, AtomicInteger asked, AtomicInteger batches, AtomicInteger singles,
-                            StringBuilder batchBody) {
+                            StringBuilder batchBody, AtomicInteger askedStatus) {
 
         static Provider start(int askedStatus, int batchStatus, String batchAnswer) {
+            AtomicInteger answerAsked = new AtomicInteger(askedStatus);
             AtomicInteger asked = new AtomicInteger();
             AtomicInteger batches = new AtomicInteger();
             AtomicInteger singles = new AtomicInteger();
@@ -64,7 +66,7 @@ class HttpPaymentClientTest {
                                 if (!question) {
                                     batchBody.append(body);
                                 }
-                                response.status(Status.create(question ? askedStatus : batchStatus))
+                                response.status(Status.create(question ? answerAsked.get() : batchStatus))
                                         .header(HeaderNames.CONTENT_TYPE, "application/json")
                                         .send(question ? "{\"error\":\"scripted\"}" : batchAnswer);
                             })
@@ -74,7 +76,7 @@ class HttpPaymentClientTest {
                                 response.header(HeaderNames.CONTENT_TYPE, "application/json").send("{\"id\":\"x\"}");
                             }))
                     .build().start();
-            return new Provider(server, asked, batches, singles, batchBody);
+            return new Provider(server, asked, batches, singles, batchBody, answerAsked);
         }
     }
 
@@ -163,6 +165,43 @@ class HttpPaymentClientTest {
             results.forEach(result -> assertThat(result, instanceOf(PaymentClient.Result.NotPaid.class)));
             assertThat(client.batchLimit(), is(1));
             assertThat(provider.singles().get(), is(0));
+        } finally {
+            provider.server().stop();
+        }
+    }
+
+    /**
+     * A rolling upgrade: the first answer came from a payment-provider without batches, the pods
+     * after it take them. The client asks again once {@link HttpPaymentClient#ASK_AGAIN_AFTER} has
+     * passed on its clock, not before, and then sends batches.
+     */
+    @ParameterizedTest
+    @CsvSource({"true", "false"})
+    void aProviderWithoutBatchesIsAskedAgainAfterAWhile(boolean learnedFromABatch) {
+        Provider provider = Provider.start(learnedFromABatch ? 400 : 404, 404, "{\"error\":\"not found\"}");
+        AtomicLong now = new AtomicLong(Long.MAX_VALUE - 1_000);
+        long wait = HttpPaymentClient.ASK_AGAIN_AFTER.toNanos();
+        try (HttpPaymentClient client = new HttpPaymentClient(new HttpPaymentClient.Settings(
+                "http://127.0.0.1:" + provider.server().port(), Duration.ofSeconds(2), Duration.ofSeconds(5), 64),
+                now::get)) {
+            if (learnedFromABatch) {
+                assertThat(client.batchLimit(), is(64));
+                client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);
+                assertThat(provider.batches().get(), is(1));
+            }
+            assertThat(client.batchLimit(), is(1));
+            int asked = provider.asked().get();
+            provider.askedStatus().set(400);
+            // The clock may wrap around between the two readings: only their difference counts.
+            now.addAndGet(wait - 1);
+            assertThat("not asked before its time", client.batchLimit(), is(1));
+            assertThat(provider.asked().get(), is(asked));
+            now.incrementAndGet();
+            assertThat(client.batchLimit(), is(64));
+            assertThat(provider.asked().get(), is(asked + 1));
+            now.addAndGet(wait * 10);
+            assertThat("a provider that takes batches is not asked again", client.batchLimit(), is(64));
+            assertThat(provider.asked().get(), is(asked + 1));
         } finally {
             provider.server().stop();
         }
