@@ -11,6 +11,7 @@ import java.util.Currency;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 import io.helidon.http.HeaderNames;
 import io.helidon.http.ServerRequestHeaders;
@@ -35,8 +36,12 @@ class HttpPaymentClientTest {
     private static final ServerRequestHeaders NO_HEADERS = ServerRequestHeaders.create(WritableHeaders.create());
 
     private static HttpPaymentClient client(int port) {
+        return client(port, System::nanoTime);
+    }
+
+    private static HttpPaymentClient client(int port, LongSupplier clock) {
         return new HttpPaymentClient(new HttpPaymentClient.Settings("http://127.0.0.1:" + port,
-                Duration.ofSeconds(2), Duration.ofSeconds(5), 64));
+                Duration.ofSeconds(2), Duration.ofSeconds(5), 64), clock);
     }
 
     private static Invoice invoice(String id) {
@@ -181,9 +186,7 @@ class HttpPaymentClientTest {
         Provider provider = Provider.start(learnedFromABatch ? 400 : 404, 404, "{\"error\":\"not found\"}");
         AtomicLong now = new AtomicLong(Long.MAX_VALUE - 1_000);
         long wait = HttpPaymentClient.ASK_AGAIN_AFTER.toNanos();
-        try (HttpPaymentClient client = new HttpPaymentClient(new HttpPaymentClient.Settings(
-                "http://127.0.0.1:" + provider.server().port(), Duration.ofSeconds(2), Duration.ofSeconds(5), 64),
-                now::get)) {
+        try (HttpPaymentClient client = client(provider.server().port(), now::get)) {
             if (learnedFromABatch) {
                 assertThat(client.batchLimit(), is(64));
                 client.payAll(List.of(invoice("A1"), invoice("A2")), NO_HEADERS);

@@ -12,6 +12,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,14 +48,17 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
 
     @Override
     PaymentStore emptyStore() {
+        return emptyStore(2);
+    }
+
+    private static JdbcPaymentStore emptyStore(int writers) {
         TestPostgres.execute(database.dataSource(), "TRUNCATE payments");
-        return new JdbcPaymentStore(database.dataSource(), 2);
+        return new JdbcPaymentStore(database.dataSource(), writers);
     }
 
     /** An empty store with a single writer, so that a writer held on a lock holds every payment. */
     private static JdbcPaymentStore oneWriterStore() {
-        TestPostgres.execute(database.dataSource(), "TRUNCATE payments");
-        return new JdbcPaymentStore(database.dataSource(), 1);
+        return emptyStore(1);
     }
 
     @Test
@@ -125,8 +130,7 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
 
     @Test
     void aLaterPaymentOfAnIdInOneListWaitsForTheFirstWhicheverWriterHoldsIt() throws Exception {
-        TestPostgres.execute(database.dataSource(), "TRUNCATE payments");
-        JdbcPaymentStore store = new JdbcPaymentStore(database.dataSource(), 2);
+        JdbcPaymentStore store = emptyStore(2);
         // More than one statement's worth: the first of each K id shares a statement with H0, which
         // the blocker holds; the second of each comes after MAX_BATCH others, where a free writer
         // would take it while the first still waits.
@@ -146,14 +150,9 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
             blocker.setAutoCommit(false);
             insert(blocker, "H0", "3.00");
             Future<List<PaymentStore.Recorded>> recorded = callers.submit(() -> store.recordAll(payments));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             // One writer waits on H0 and the other has committed what it took.
-            while (!writerWaitsOnALock() || single("SELECT count(*) FROM payments").equals("0")) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no writer waits on H0 beside a committed statement");
-                }
-                Thread.sleep(5);
-            }
+            await(() -> writerWaitsOnALock() && !single("SELECT count(*) FROM payments").equals("0"),
+                    () -> "no writer waits on H0 beside a committed statement");
             blocker.rollback();
             List<PaymentStore.Recorded> outcomes = recorded.get(10, TimeUnit.SECONDS);
             for (int i = 1; i <= repeated; i++) {
@@ -201,11 +200,17 @@ class JdbcPaymentStoreTest extends PaymentStoreContract {
 
     /** Waits until exactly {@code count} payments wait for a writer, the writer itself being busy. */
     private static void awaitQueued(JdbcPaymentStore store, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         // The first payment is taken by the writer at once, so 0 queued means it has been taken.
-        while (store.queuedPayments() != count || (count == 0 && !writerWaitsOnALock())) {
+        await(() -> store.queuedPayments() == count && (count != 0 || writerWaitsOnALock()),
+                () -> "expected " + count + " queued payments, have " + store.queuedPayments());
+    }
+
+    /** Waits up to 10 s for the condition, else fails with the message. */
+    private static void await(BooleanSupplier condition, Supplier<String> failure) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("expected " + count + " queued payments, have " + store.queuedPayments());
+                throw new AssertionError(failure.get());
             }
             Thread.sleep(5);
         }
