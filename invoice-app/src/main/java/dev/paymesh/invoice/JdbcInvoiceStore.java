@@ -52,19 +52,20 @@ final class JdbcInvoiceStore implements InvoiceStore {
              WHERE invoice.id = picked.id
             RETURNING invoice.id, invoice.amount, invoice.currency, invoice.state, picked.outcome_unknown""";
 
-    // Renewing and settling find each invoice by its primary key. "Still PAYING under this claim" is
-    // written as one CASE so that no partial index matches it: the statistics never count PAYING rows
-    // (they exist only while a run pays), and with "state = 'PAYING'" the planner scanned every
-    // PAYING row through such an index and compared each with every id of the batch, 0.3-0.6 s for
-    // 256 once a few thousand were claimed (bench/RESULTS.md).
-    private static final String RENEW = """
+    // Renewing and settling find each invoice by its primary key; in a table of a few tens of
+    // thousands or fewer one pass over it is cheaper, and the planner takes that. "Still PAYING
+    // under this claim" is written as one CASE so that no partial index matches it: the statistics
+    // never count PAYING rows (they exist only while a run pays), and with "state = 'PAYING'" the
+    // planner read every PAYING row through such an index for each batch, 0.3-0.6 s for 256 once a
+    // few thousand were claimed (bench/RESULTS.md; SettlePlanTest fails on that form).
+    static final String RENEW = """
             UPDATE invoice SET claimed_at = now(), outcome_unknown = TRUE
               FROM unnest(?::text[]) AS renewed(id)
              WHERE invoice.id = renewed.id COLLATE "C" AND CASE WHEN state = 'PAYING' THEN claimed_by END = ?
             RETURNING invoice.id""";
 
     // A paid invoice keeps who claimed it and when, for the record; any other outcome clears the claim.
-    private static final String SETTLE = """
+    static final String SETTLE = """
             UPDATE invoice
                SET state = CASE settled.outcome WHEN 'PAID' THEN 'PAID' WHEN 'REFUSED' THEN 'REFUSED' ELSE 'UNPAID' END,
                    paid_at = CASE settled.outcome WHEN 'PAID' THEN now() END,
