@@ -153,7 +153,8 @@ final class JdbcInvoiceStore implements InvoiceStore {
         });
     }
 
-    private interface ClaimBinder {
+    /** Binds a statement over claimed invoices (SettlePlanTest binds the same ones for EXPLAIN). */
+    interface ClaimBinder {
         void bind(Connection connection, PreparedStatement statement) throws SQLException;
     }
 

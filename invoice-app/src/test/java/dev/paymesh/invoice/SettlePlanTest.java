@@ -39,13 +39,12 @@ class SettlePlanTest {
     private static final int BATCH = 256;
     private static final String OWNER = "run-a";
 
-    private TestPostgres.Database database;
     private Database pool;
     private List<String> batch;
 
     @BeforeAll
     void manyInvoicesPayingUnderStaleStatistics() throws SQLException {
-        database = TestPostgres.newDatabase();
+        TestPostgres.Database database = TestPostgres.newDatabase();
         pool = JdbcInvoiceStoreTest.open(database.url());
         try (Connection connection = database.admin().getConnection();
              Statement statement = connection.createStatement()) {
@@ -92,12 +91,8 @@ class SettlePlanTest {
         assertThat(plan, not(containsString("Seq Scan on invoice")));
     }
 
-    private interface Binder {
-        void bind(Connection connection, PreparedStatement statement) throws SQLException;
-    }
-
     /** The plan of the statement with the parameters bound, as the service's role gets it. */
-    private String plan(String sql, Binder binder) throws SQLException {
+    private String plan(String sql, JdbcInvoiceStore.ClaimBinder binder) throws SQLException {
         try (Connection connection = pool.dataSource().getConnection();
              PreparedStatement statement = connection.prepareStatement("EXPLAIN " + sql)) {
             binder.bind(connection, statement);
